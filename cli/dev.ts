@@ -1,0 +1,112 @@
+import path from 'node:path';
+import { loadConfig, type MlpipeConfig } from '../config/env';
+import { startEmbeddedStack, type EmbeddedStack } from './embedded-stack';
+import { runWorkers, type RunningWorkers } from '../workers/run-workers';
+import { bold, cyan, dim, green, red, say, yellow } from './output';
+
+export interface DevOptions {
+  temporalPort: number;
+  temporalHttpPort: number;
+  uiPort: number;
+  minioPort: number;
+  minioConsolePort: number;
+  /** Do not start workers (only the services). */
+  workers: boolean;
+}
+
+/**
+ * `mlpipe dev`: the whole stack on one machine. Builds what is missing, starts Temporal + UI (SQLite under
+ * MLPIPE_HOME) and MinIO unless TEMPORAL_ADDRESS / MLPIPE_S3_ENDPOINT point elsewhere, runs the orchestrator,
+ * CPU and GPU workers in this process on one connection, and stops everything on Ctrl-C.
+ */
+export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig()): Promise<number> {
+  const home = path.resolve(config.home);
+  say(bold('mlpipe dev') + dim(`  state in ${home}`));
+  let stack: EmbeddedStack | undefined;
+  let running: RunningWorkers | undefined;
+  let stopping = false;
+
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say(dim('stopping workers (in-flight tasks finish or go back to the queue)...'));
+    await running?.shutdown();
+    say(dim('stopping services...'));
+    await stack?.stop();
+    say(code === 0 ? green('stopped.') : red('stopped after an error.'));
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void stopAll(0));
+  process.once('SIGTERM', () => void stopAll(0));
+
+  try {
+    stack = await startEmbeddedStack({
+      home,
+      cacheDir: config.cacheDir,
+      temporal: config.temporal.address
+        ? false
+        : {
+            port: opts.temporalPort,
+            httpPort: opts.temporalHttpPort,
+            uiPort: opts.uiPort,
+            dbFile: path.join(home, 'temporal.db'),
+            namespace: config.temporal.namespace,
+          },
+      minio: config.s3.endpoint
+        ? false
+        : {
+            port: opts.minioPort,
+            consolePort: opts.minioConsolePort,
+            dataDir: path.join(home, 'minio'),
+            accessKey: config.s3.accessKey,
+            secretKey: config.s3.secretKey,
+            bucket: config.s3.bucket,
+            region: config.s3.region,
+          },
+      onProgress: (line) => say(yellow(line)),
+    });
+    const address = config.temporal.address ?? stack.temporalAddress!;
+    const s3 = config.s3.endpoint ?? stack.s3Endpoint!;
+    const uiUrl = stack.uiUrl;
+
+    if (opts.workers) {
+      say(yellow('GPU worker: CPU fallback is on in mlpipe dev (GPU steps run on the CPU when no GPU is found)'));
+      running = await runWorkers({
+        config,
+        address,
+        roles: ['orchestrator', 'cpu', 'gpu'],
+        gpuCpuFallback: true,
+        log: (m) => say(dim(m)),
+      });
+    }
+
+    say('');
+    say(`  ${bold('Temporal')}     ${address}${config.temporal.address ? dim(' (external)') : ''}`);
+    if (uiUrl) say(`  ${bold('Temporal UI')}  ${cyan(uiUrl)}`);
+    say(`  ${bold('MinIO (S3)')}   ${s3}  bucket ${config.s3.bucket}${config.s3.endpoint ? dim(' (external)') : ''}`);
+    if (stack.s3Endpoint) say(`  ${bold('MinIO health')} ${s3}/minio/health/live`);
+    if (running) {
+      const q = config.queues;
+      say(`  ${bold('Workers')}      orchestrator (${q.workflows}), cpu (${q.cpu}), gpu (${q.gpu})`);
+    }
+    say('');
+    say(green('ready.') + dim(' Ctrl-C stops everything.'));
+
+    const crashed = await Promise.race([
+      stack.unexpectedExit.then((e) => `${e.name} exited unexpectedly (code ${e.code ?? e.signal}):\n${e.tail}`),
+      running?.done.then(
+        () => (stopping ? undefined : 'the workers stopped'),
+        (err: Error) => `a worker failed: ${err.message}`,
+      ) ?? new Promise<never>(() => {}),
+    ]);
+    if (crashed && !stopping) {
+      say(red(crashed));
+      await stopAll(1);
+    }
+    return 0;
+  } catch (err) {
+    say(red((err as Error).message));
+    await stopAll(1);
+    return 1;
+  }
+}

@@ -1,0 +1,97 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigInvalid } from '../config/env';
+import { red, say } from './output';
+import { WORKER_ROLES, type WorkerRole } from '../workers/create-workers';
+
+/** Exit codes, documented in `mlpipe --help`. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3 } as const;
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${name} must be a port number`);
+  return n;
+};
+
+export function buildProgram(): Command {
+  const program = new Command('mlpipe')
+    .description('MLOps workflow engine: declarative ML pipelines run durably on Temporal')
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 ok, 1 failed (run failed, invalid definition), 2 usage error, 3 service unavailable.
+Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, MLPIPE_S3_ENDPOINT, MLPIPE_S3_ACCESS_KEY, MLPIPE_S3_SECRET_KEY,
+MLPIPE_S3_BUCKET, MLPIPE_HOME, ... (see README.md).`,
+    );
+
+  program
+    .command('dev')
+    .description('run everything on this machine: Temporal + Web UI (SQLite), MinIO, workers')
+    .option('--temporal-port <port>', 'Temporal frontend gRPC port', int('--temporal-port'), 7233)
+    .option('--temporal-http-port <port>', 'Temporal HTTP API port', int('--temporal-http-port'), 7243)
+    .addOption(
+      new Option('--ui-port <port>', 'Temporal Web UI port').argParser(int('--ui-port')).env('MLPIPE_UI_PORT').default(8233),
+    )
+    .option('--minio-port <port>', 'MinIO S3 API port', int('--minio-port'), 9000)
+    .option('--minio-console-port <port>', 'MinIO console port', int('--minio-console-port'), 9001)
+    .option('--no-workers', 'start only the services, no workers')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ mlpipe dev                         # build what is missing, start everything, Ctrl-C stops it
+  $ TEMPORAL_ADDRESS=temporal:7233 mlpipe dev   # use an existing Temporal; only MinIO + workers start`,
+    )
+    .action(async (o) => {
+      const { runDev } = await import('./dev');
+      process.exitCode = await runDev({
+        temporalPort: o.temporalPort,
+        temporalHttpPort: o.temporalHttpPort,
+        uiPort: o.uiPort,
+        minioPort: o.minioPort,
+        minioConsolePort: o.minioConsolePort,
+        workers: o.workers,
+      });
+    });
+
+  program
+    .command('worker')
+    .description('run activity or workflow workers (production: one role per process, scaled separately)')
+    .addOption(
+      new Option('--role <role...>', 'orchestrator (workflows), cpu or gpu activities')
+        .choices([...WORKER_ROLES, 'all'])
+        .makeOptionMandatory(),
+    )
+    .option('--cpu-fallback', 'let the GPU worker run GPU steps without a GPU', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ mlpipe worker --role orchestrator
+  $ mlpipe worker --role cpu
+  $ CUDA_VISIBLE_DEVICES=0,1 mlpipe worker --role gpu`,
+    )
+    .action(async (o: { role: string[]; cpuFallback: boolean }) => {
+      const { runWorkerCommand } = await import('./worker');
+      const roles = o.role.includes('all') ? [...WORKER_ROLES] : (o.role as WorkerRole[]);
+      process.exitCode = await runWorkerCommand({ roles, cpuFallback: o.cpuFallback });
+    });
+
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof ConfigInvalid) {
+      say(red(err.message));
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    say(red((err as Error).message));
+    process.exitCode = EXIT.failed;
+  }
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,2 @@
+// The workflow bundle's entry: every workflow type mlpipe registers.
+export { smoke } from './smoke';
