@@ -74,6 +74,7 @@ export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig
       running = await runWorkers({
         config,
         address,
+        s3Endpoint: s3,
         roles: ['orchestrator', 'cpu', 'gpu'],
         gpuCpuFallback: true,
         log: (m) => say(dim(m)),

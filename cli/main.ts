@@ -3,8 +3,7 @@ import { ConfigInvalid } from '../config/env';
 import { red, say } from './output';
 import { WORKER_ROLES, type WorkerRole } from '../workers/create-workers';
 
-/** Exit codes, documented in `mlpipe --help`. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3 } as const;
+import { EXIT } from './exit-codes';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -30,7 +29,10 @@ MLPIPE_S3_BUCKET, MLPIPE_HOME, ... (see README.md).`,
     .option('--temporal-port <port>', 'Temporal frontend gRPC port', int('--temporal-port'), 7233)
     .option('--temporal-http-port <port>', 'Temporal HTTP API port', int('--temporal-http-port'), 7243)
     .addOption(
-      new Option('--ui-port <port>', 'Temporal Web UI port').argParser(int('--ui-port')).env('MLPIPE_UI_PORT').default(8233),
+      new Option('--ui-port <port>', 'Temporal Web UI port')
+        .argParser(int('--ui-port'))
+        .env('MLPIPE_UI_PORT')
+        .default(8233),
     )
     .option('--minio-port <port>', 'MinIO S3 API port', int('--minio-port'), 9000)
     .option('--minio-console-port <port>', 'MinIO console port', int('--minio-console-port'), 9001)
@@ -77,8 +79,84 @@ Examples:
       process.exitCode = await runWorkerCommand({ roles, cpuFallback: o.cpuFallback });
     });
 
+  program
+    .command('run')
+    .description('start a pipeline run by name or from a definition file')
+    .argument('<pipeline>', 'pipeline name (known to the workers) or a .yaml/.json/.ts file')
+    .option('-p, --param <key=value>', 'a run parameter (repeatable)', collect, [])
+    .option('-w, --wait', 'wait for the run, showing live step progress; exit 1 if it fails', false)
+    .option('--json', 'machine-readable output on stdout', false)
+    .option('--idempotency-key <key>', 'the same key twice starts one run')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ mlpipe run hello --wait
+  $ mlpipe run ./pipelines/train.yaml -p minAuc=0.75 --wait --json`,
+    )
+    .action(async (target: string, o) => {
+      const { runCommand } = await import('./runs');
+      process.exitCode = await runCommand(target, o);
+    });
+
+  program
+    .command('status')
+    .description('show the per-step status of a run')
+    .argument('<run-id>')
+    .option('--json', 'machine-readable output', false)
+    .action(async (runId: string, o) => {
+      const { statusCommand } = await import('./runs');
+      process.exitCode = await statusCommand(runId, o);
+    });
+
+  program
+    .command('cancel')
+    .description('cancel a run; completed steps are rolled back in reverse order')
+    .argument('<run-id>')
+    .action(async (runId: string) => {
+      const { cancelCommand } = await import('./runs');
+      process.exitCode = await cancelCommand(runId);
+    });
+
+  for (const decision of ['approve', 'reject'] as const) {
+    program
+      .command(decision)
+      .description(`${decision} an approval step of a run`)
+      .argument('<run-id>')
+      .argument('<step>', 'id of the approval step')
+      .option('-m, --comment <text>', 'why')
+      .option('--by <name>', 'who decides (default: $USER)')
+      .addHelpText('after', `\nExample:\n  $ mlpipe ${decision} flights-delay-20261127-ab12cd gate -m "looks good"`)
+      .action(async (runId: string, step: string, o) => {
+        const { decideCommand } = await import('./runs');
+        process.exitCode = await decideCommand(decision, runId, step, o);
+      });
+  }
+
+  program
+    .command('validate')
+    .description('check pipeline definitions; every problem with file:line, exit 1 on any')
+    .argument('<files...>')
+    .option('--json', 'machine-readable output', false)
+    .addHelpText('after', '\nExample:\n  $ mlpipe validate definitions/pipelines/*.yaml')
+    .action(async (files: string[], o) => {
+      const { validateCommand } = await import('./validate');
+      process.exitCode = await validateCommand(files, o);
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of pipeline definitions (for editor completion)')
+    .addHelpText('after', '\nExample:\n  $ mlpipe schema > pipeline.schema.json')
+    .action(async () => {
+      const { pipelineJsonSchema } = await import('../definitions/json-schema');
+      process.stdout.write(`${JSON.stringify(pipelineJsonSchema(), null, 2)}\n`);
+    });
+
   return program;
 }
+
+const collect = (value: string, previous: string[]) => [...previous, value];
 
 export async function main(argv = process.argv): Promise<void> {
   try {

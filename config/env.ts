@@ -43,6 +43,8 @@ export const EnvSchema = z.object({
   MLPIPE_S3_REGION: z.string().default('us-east-1'),
   /** State of the embedded mode (Temporal DB, MinIO data, logs). @default .mlpipe */
   MLPIPE_HOME: z.string().min(1).default('.mlpipe'),
+  /** Extra folders of pipeline definitions, separated by ':'; searched before the shipped ones. */
+  MLPIPE_PIPELINE_PATH: z.string().optional(),
   /** Where built Go binaries are cached. @default ~/.cache/mlpipe */
   MLPIPE_CACHE_DIR: z.string().optional(),
   /** @default mlpipe */
@@ -83,6 +85,8 @@ export interface MlpipeConfig {
     region: string;
   };
   home: string;
+  /** Extra pipeline folders (MLPIPE_PIPELINE_PATH). */
+  pipelinePath: string[];
   cacheDir?: string;
   queues: { workflows: string; cpu: string; gpu: string };
   gpuCpuFallback: boolean;
@@ -146,6 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       region: e.MLPIPE_S3_REGION,
     },
     home: e.MLPIPE_HOME,
+    pipelinePath: (e.MLPIPE_PIPELINE_PATH ?? '').split(':').filter(Boolean),
     cacheDir: e.MLPIPE_CACHE_DIR,
     queues: { workflows: e.MLPIPE_TASK_QUEUE, cpu: e.MLPIPE_CPU_QUEUE, gpu: e.MLPIPE_GPU_QUEUE },
     gpuCpuFallback: e.MLPIPE_GPU_CPU_FALLBACK,

@@ -76,7 +76,13 @@ describe('bad start-up conditions', () => {
     try {
       const err = await startEmbeddedStack({
         home: tmp,
-        temporal: { port: taken, uiPort: await getFreePort(), httpPort: await getFreePort(), dbFile: null, namespace: 'default' },
+        temporal: {
+          port: taken,
+          uiPort: await getFreePort(),
+          httpPort: await getFreePort(),
+          dbFile: null,
+          namespace: 'default',
+        },
         minio: false,
       }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PortInUse);

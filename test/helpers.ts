@@ -9,4 +9,5 @@ export async function testClient(): Promise<{ client: Client; connection: Connec
 }
 
 /** A workflow id unique to this test run. */
-export const uniqueId = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+export const uniqueId = (prefix: string) =>
+  `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { createActivities, type ActivityDeps } from '../activities';
 import { discoverGpus, GpuSlots } from './gpu';
 
 export type WorkerRole = 'orchestrator' | 'cpu' | 'gpu';
@@ -15,6 +15,8 @@ export interface CreateWorkersOptions {
   gpuCpuFallback?: boolean;
   /** Concurrent activities on the CPU worker. @default number of cores */
   cpuConcurrency?: number;
+  /** Shared dependencies of the activities (store, pipeline folders, code version). */
+  deps: Pick<ActivityDeps, 'store' | 'pipelineDirs' | 'codeVersion'>;
   /** Prebuilt workflow bundle (tests build it once); by default the workflows folder is bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   log?: (msg: string) => void;
@@ -54,7 +56,7 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
           namespace: opts.namespace,
           taskQueue: opts.queues.cpu,
           identity,
-          activities: createActivities({ role: 'cpu', identity }),
+          activities: createActivities({ ...opts.deps, role: 'cpu', identity, queues: opts.queues }),
           maxConcurrentActivityTaskExecutions: opts.cpuConcurrency ?? os.availableParallelism(),
         }),
       );
@@ -78,7 +80,7 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
           namespace: opts.namespace,
           taskQueue: opts.queues.gpu,
           identity,
-          activities: createActivities({ role: 'gpu', identity, gpuSlots: slots }),
+          activities: createActivities({ ...opts.deps, role: 'gpu', identity, queues: opts.queues, gpuSlots: slots }),
           // At most one GPU step per GPU; the slot pool hands each its CUDA_VISIBLE_DEVICES.
           // Light activities (bookkeeping) are not slotted, so allow a few beyond the GPU count.
           maxConcurrentActivityTaskExecutions: slots.size + 4,

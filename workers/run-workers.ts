@@ -2,6 +2,11 @@ import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporal
 import type { MlpipeConfig } from '../config/env';
 import { temporalConnectionOptions } from '../client/connection';
 import { createWorkers, type WorkerRole } from './create-workers';
+import { defaultPipelineDirs } from '../definitions/node';
+import { S3ArtifactStore } from '../storage/artifact-store';
+import { createS3Client } from '../storage/s3-client';
+import { DEFAULT_S3_ENDPOINT } from '../config/env';
+import { codeVersion } from './version';
 
 let runtimeInstalled = false;
 
@@ -25,11 +30,14 @@ export interface RunningWorkers {
 export async function runWorkers(opts: {
   config: MlpipeConfig;
   address: string;
+  /** S3 endpoint (the embedded MinIO or MLPIPE_S3_ENDPOINT). */
+  s3Endpoint?: string;
   roles: readonly WorkerRole[];
   gpuCpuFallback: boolean;
   log?: (msg: string) => void;
 }): Promise<RunningWorkers> {
   installRuntime(opts.config.logLevel === 'debug' || opts.config.logLevel === 'trace' ? 'DEBUG' : 'WARN');
+  const endpoint = opts.s3Endpoint ?? opts.config.s3.endpoint ?? DEFAULT_S3_ENDPOINT;
   const connection = await NativeConnection.connect(temporalConnectionOptions(opts.config.temporal, opts.address));
   let workers: Worker[];
   try {
@@ -40,6 +48,11 @@ export async function runWorkers(opts: {
       roles: opts.roles,
       gpuCpuFallback: opts.gpuCpuFallback,
       log: opts.log,
+      deps: {
+        store: new S3ArtifactStore(createS3Client({ ...opts.config.s3, endpoint }), opts.config.s3.bucket, endpoint),
+        pipelineDirs: [...opts.config.pipelinePath, ...defaultPipelineDirs()],
+        codeVersion,
+      },
     });
   } catch (err) {
     await connection.close();

@@ -1,0 +1,7 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** mlpipe's version (package.json), part of cache keys and model cards. */
+export const codeVersion: string = (
+  JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }
+).version;
