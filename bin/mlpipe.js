@@ -7,5 +7,6 @@ const compiled = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 if (fs.existsSync(compiled) && !process.env.MLPIPE_FROM_SOURCE) {
   void require(compiled).main();
 } else {
-  require('tsx/cjs/api').require('../cli/main.ts', __filename).main();
+  require('tsx/cjs/api').register();
+  void require('../cli/main.ts').main();
 }

@@ -2,8 +2,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigInvalid } from '../config/env';
 import { red, say } from './output';
 import { WORKER_ROLES, type WorkerRole } from '../workers/create-workers';
-
 import { EXIT } from './exit-codes';
+import { runDev } from './dev';
+import { runWorkerCommand } from './worker';
+import { cancelCommand, decideCommand, runCommand, statusCommand } from './runs';
+import { validateCommand } from './validate';
+import { pipelineJsonSchema } from '../definitions/json-schema';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -45,7 +49,6 @@ Examples:
   $ TEMPORAL_ADDRESS=temporal:7233 mlpipe dev   # use an existing Temporal; only MinIO + workers start`,
     )
     .action(async (o) => {
-      const { runDev } = await import('./dev');
       process.exitCode = await runDev({
         temporalPort: o.temporalPort,
         temporalHttpPort: o.temporalHttpPort,
@@ -74,7 +77,6 @@ Examples:
   $ CUDA_VISIBLE_DEVICES=0,1 mlpipe worker --role gpu`,
     )
     .action(async (o: { role: string[]; cpuFallback: boolean }) => {
-      const { runWorkerCommand } = await import('./worker');
       const roles = o.role.includes('all') ? [...WORKER_ROLES] : (o.role as WorkerRole[]);
       process.exitCode = await runWorkerCommand({ roles, cpuFallback: o.cpuFallback });
     });
@@ -95,7 +97,6 @@ Examples:
   $ mlpipe run ./pipelines/train.yaml -p minAuc=0.75 --wait --json`,
     )
     .action(async (target: string, o) => {
-      const { runCommand } = await import('./runs');
       process.exitCode = await runCommand(target, o);
     });
 
@@ -105,7 +106,6 @@ Examples:
     .argument('<run-id>')
     .option('--json', 'machine-readable output', false)
     .action(async (runId: string, o) => {
-      const { statusCommand } = await import('./runs');
       process.exitCode = await statusCommand(runId, o);
     });
 
@@ -114,7 +114,6 @@ Examples:
     .description('cancel a run; completed steps are rolled back in reverse order')
     .argument('<run-id>')
     .action(async (runId: string) => {
-      const { cancelCommand } = await import('./runs');
       process.exitCode = await cancelCommand(runId);
     });
 
@@ -128,7 +127,6 @@ Examples:
       .option('--by <name>', 'who decides (default: $USER)')
       .addHelpText('after', `\nExample:\n  $ mlpipe ${decision} flights-delay-20261127-ab12cd gate -m "looks good"`)
       .action(async (runId: string, step: string, o) => {
-        const { decideCommand } = await import('./runs');
         process.exitCode = await decideCommand(decision, runId, step, o);
       });
   }
@@ -140,7 +138,6 @@ Examples:
     .option('--json', 'machine-readable output', false)
     .addHelpText('after', '\nExample:\n  $ mlpipe validate definitions/pipelines/*.yaml')
     .action(async (files: string[], o) => {
-      const { validateCommand } = await import('./validate');
       process.exitCode = await validateCommand(files, o);
     });
 
@@ -149,7 +146,6 @@ Examples:
     .description('print the JSON Schema of pipeline definitions (for editor completion)')
     .addHelpText('after', '\nExample:\n  $ mlpipe schema > pipeline.schema.json')
     .action(async () => {
-      const { pipelineJsonSchema } = await import('../definitions/json-schema');
       process.stdout.write(`${JSON.stringify(pipelineJsonSchema(), null, 2)}\n`);
     });
 

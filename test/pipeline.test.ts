@@ -264,6 +264,21 @@ describe('the interpreter', () => {
     expect(peak).toBe(2);
   });
 
+  it('runs a 1,000-item forEach in batches of child workflows, keeping every history small', async () => {
+    const { ok, result, handle } = await run({
+      name: 'thousand',
+      steps: { fan: { uses: 'echo', forEach: '${{ range(1000) }}', concurrency: 50, with: { i: '${{ item }}' } } },
+    });
+    expect(ok).toBe(true);
+    const out = result!.steps.fan.outputs as { i: number }[];
+    expect(out.length).toBe(1000);
+    expect(out.every((o, i) => o.i === i)).toBe(true);
+    const parentEvents = (await handle.fetchHistory()).events!.length;
+    expect(parentEvents).toBeLessThan(100); // 5 child workflows, not 1,000 activities
+    const batch = await client.workflow.getHandle(`${handle.workflowId}/fan/0`).fetchHistory();
+    expect(batch.events!.length).toBeLessThan(1000);
+  });
+
   it('reuses the outputs of a cached step on a rerun with the same inputs', async () => {
     const log = path.join(tmp, 'cache.log');
     const token = uniqueId('c');

@@ -17,8 +17,8 @@ export interface Queues {
   gpu: string;
 }
 
-export type StepState =
-  'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cached' | 'rolledBack' | 'cancelled';
+import type { StepState } from '../definitions/plan';
+export type { StepState };
 
 export interface StepStatus {
   state: StepState;
