@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { temporal } from '@temporalio/proto';
 import { NativeConnection } from '@temporalio/worker';
 import { startEmbeddedStack } from '../cli/embedded-stack';
 import { getFreePort } from '../cli/ports';
@@ -22,7 +22,9 @@ const behaviours: Record<string, { definition: unknown; approve?: string; fail?:
   retry: {
     definition: {
       name: 'retry',
-      steps: { flaky: { uses: 'fail', retry: { maxAttempts: 3, initialInterval: '100ms' }, with: { failAttempts: 1 } } },
+      steps: {
+        flaky: { uses: 'fail', retry: { maxAttempts: 3, initialInterval: '100ms' }, with: { failAttempts: 1 } },
+      },
     },
   },
   rollback: {
@@ -40,7 +42,10 @@ const behaviours: Record<string, { definition: unknown; approve?: string; fail?:
     approve: 'gate',
     definition: {
       name: 'approval',
-      steps: { gate: { uses: 'approval' }, after: { uses: 'echo', needs: ['gate'], with: { by: '${{ steps.gate.outputs.by }}' } } },
+      steps: {
+        gate: { uses: 'approval' },
+        after: { uses: 'echo', needs: ['gate'], with: { by: '${{ steps.gate.outputs.by }}' } },
+      },
     },
   },
   'if-and-foreach': {
@@ -59,7 +64,13 @@ async function main() {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mlpipe-record-'));
   const stack = await startEmbeddedStack({
     home,
-    temporal: { port: await getFreePort(), uiPort: 0, httpPort: await getFreePort(), dbFile: null, namespace: 'default' },
+    temporal: {
+      port: await getFreePort(),
+      uiPort: 0,
+      httpPort: await getFreePort(),
+      dbFile: null,
+      namespace: 'default',
+    },
     minio: false,
   });
   installRuntime('WARN');
@@ -71,7 +82,11 @@ async function main() {
     queues,
     roles: ['orchestrator', 'cpu', 'gpu'],
     gpuCpuFallback: true,
-    deps: { store: new FileArtifactStore(path.join(home, 'store')), pipelineDirs: defaultPipelineDirs(), codeVersion: 'record' },
+    deps: {
+      store: new FileArtifactStore(path.join(home, 'store')),
+      pipelineDirs: defaultPipelineDirs(),
+      codeVersion: 'record',
+    },
   });
   const running = Promise.all(workers.map((w) => w.run()));
   const connection = await Connection.connect({ address: stack.temporalAddress! });
@@ -97,7 +112,8 @@ async function main() {
       if (!spec.fail) throw err;
     });
     const history = await handle.fetchHistory();
-    fs.writeFileSync(path.join(OUT, `${name}.json`), historyToJSON(history));
+    // Binary protobuf: the SDK's historyToJSON trips over its two protobufjs copies in 1.24.
+    fs.writeFileSync(path.join(OUT, `${name}.binpb`), temporal.api.history.v1.History.encode(history).finish());
     console.log(`recorded ${name}: ${history.events?.length} events`);
   }
 

@@ -1,2 +1,3 @@
 // The workflow bundle's entry: every workflow type mlpipe registers.
+export { pipeline, forEachBatch } from './pipeline';
 export { smoke } from './smoke';
