@@ -69,6 +69,7 @@ export const createRunStepActivities = (deps: RunStepDeps) => ({
         artifactPrefix: `${where}/${task.rollback ? 'rollback-' : ''}attempt-${attempt}`,
         signal: ctx.cancellationSignal,
         heartbeat: (d) => ctx.heartbeat(d),
+        resumeFrom: ctx.info.heartbeatDetails,
         gpuSlots: deps.gpuQueue && ctx.info.taskQueue === deps.gpuQueue ? deps.gpuSlots : undefined,
       });
     } catch (err) {

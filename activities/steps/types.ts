@@ -12,6 +12,8 @@ export interface StepContext {
   /** Aborted when the run cancels this step (requires heartbeats to be delivered). */
   signal: AbortSignal;
   heartbeat(details?: unknown): void;
+  /** Details of the last heartbeat of a previous attempt (resume from its checkpoint), if any. */
+  resumeFrom?: unknown;
   /** Present on the GPU worker: hold a slot for the duration of GPU work. */
   gpuSlots?: GpuSlots;
 }
