@@ -7,6 +7,7 @@ export * from './template';
 export * from './params';
 export * from './plan';
 export * from './step-types';
+import './ml-step-types';
 export * from './issues';
 export * from './checks';
 export * from './validate';

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { registerStepType } from './step-types';
+
+// The ML step types. Their `with` is checked here for the keys a definition may use (so `mlpipe validate` and
+// prepareRun catch typos); each activity checks the resolved values strictly at run time.
+const ref = z.union([z.string(), z.object({ uri: z.string(), sha256: z.string() }).loose()]);
+
+registerStepType('ingest', {
+  description: 'Reads a dataset (Parquet, CSV, JSON, Arrow), derives features, splits it and checks expectations',
+  withSchema: z
+    .object({
+      source: z.string(),
+      format: z.enum(['parquet', 'csv', 'json', 'ndjson', 'arrow']).optional(),
+      columns: z.record(z.string(), z.string()).optional(),
+      filter: z.unknown().optional(),
+      derive: z.record(z.string(), z.string()).optional(),
+      split: z.unknown().optional(),
+      expect: z.unknown().optional(),
+      onBadRows: z.enum(['fail', 'skip']).optional(),
+      sample: z.number().int().nonnegative().optional(),
+    })
+    .strict(),
+  defaultQueue: 'cpu',
+});
+
+registerStepType('train.gbdt', {
+  description: 'Trains gradient-boosted trees and exports one ONNX file with its model card',
+  withSchema: z
+    .object({
+      train: ref,
+      valid: ref.optional(),
+      label: z.string(),
+      features: z.array(z.string()).optional(),
+      derive: z.unknown().optional(),
+      name: z.string().optional(),
+      params: z.record(z.string(), z.unknown()),
+      checkpointEvery: z.number().int().positive().optional(),
+    })
+    .strict(),
+  defaultQueue: 'gpu',
+});
+
+registerStepType('evaluate', {
+  description: 'Scores a holdout with the exported ONNX model, checks gates and the champion, writes a report',
+  withSchema: z
+    .object({
+      model: ref,
+      dataset: ref,
+      label: z.string(),
+      threshold: z.number().optional(),
+      gates: z.record(z.string(), z.unknown()).optional(),
+      champion: z.unknown().optional(),
+    })
+    .strict(),
+  defaultQueue: 'cpu',
+});
+
+registerStepType('model.register', {
+  description: 'Registers a trained model as a new version (idempotent per run and step)',
+  withSchema: z.object({ name: z.string(), model: ref, card: ref, metrics: z.unknown().optional() }).strict(),
+  defaultQueue: 'cpu',
+});
+
+registerStepType('model.promote', {
+  description: 'Points an alias (production, candidate, ...) at a version; its rollback restores the previous one',
+  withSchema: z
+    .object({
+      name: z.string(),
+      version: z.union([z.number(), z.string()]).optional(),
+      alias: z.string(),
+      reason: z.string().optional(),
+      restore: z.unknown().optional(),
+    })
+    .strict(),
+  defaultQueue: 'cpu',
+});
+
+registerStepType('model.resolve', {
+  description: 'Looks up the version behind an alias (null outputs when the alias is not set)',
+  withSchema: z.object({ name: z.string(), alias: z.string() }).strict(),
+  defaultQueue: 'cpu',
+});
