@@ -2,11 +2,13 @@ import { createSystemActivities, type WorkerIdentity } from './system';
 import { createRunStepActivities } from './run-step';
 import { createPrepareActivities } from './prepare';
 import type { ArtifactStore } from '../storage/artifact-store';
+import type { ModelRegistry } from '../storage/registry';
 import type { GpuSlots } from '../workers/gpu';
 import type { Queues } from '../workflows/types';
 
 export interface ActivityDeps extends WorkerIdentity {
   store: ArtifactStore;
+  registry?: ModelRegistry;
   queues: Queues;
   pipelineDirs: string[];
   codeVersion: string;

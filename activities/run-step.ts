@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../storage/artifact-store';
+import type { ModelRegistry } from '../storage/registry';
 import type { GpuSlots } from '../workers/gpu';
 import type { StepResult, StepTask } from '../workflows/types';
 import { ErrorTypes } from '../workflows/errors';
@@ -11,6 +12,7 @@ export const MAX_OUTPUT_BYTES = 256 * 1024;
 
 export interface RunStepDeps {
   store: ArtifactStore;
+  registry?: ModelRegistry;
   /** Part of every cache key: a new mlpipe version never reuses an old step result. */
   codeVersion: string;
   gpuSlots?: GpuSlots;
@@ -66,6 +68,7 @@ export const createRunStepActivities = (deps: RunStepDeps) => ({
         task,
         attempt,
         store: deps.store,
+        registry: deps.registry,
         artifactPrefix: `${where}/${task.rollback ? 'rollback-' : ''}attempt-${attempt}`,
         signal: ctx.cancellationSignal,
         heartbeat: (d) => ctx.heartbeat(d),

@@ -8,6 +8,7 @@ import { runWorkerCommand } from './worker';
 import { cancelCommand, decideCommand, runCommand, statusCommand } from './runs';
 import { validateCommand } from './validate';
 import { pipelineJsonSchema } from '../definitions/json-schema';
+import { registerModelCommands } from './models';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -148,6 +149,8 @@ Examples:
     .action(async () => {
       process.stdout.write(`${JSON.stringify(pipelineJsonSchema(), null, 2)}\n`);
     });
+
+  registerModelCommands(program);
 
   return program;
 }

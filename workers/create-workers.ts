@@ -16,7 +16,7 @@ export interface CreateWorkersOptions {
   /** Concurrent activities on the CPU worker. @default number of cores */
   cpuConcurrency?: number;
   /** Shared dependencies of the activities (store, pipeline folders, code version). */
-  deps: Pick<ActivityDeps, 'store' | 'pipelineDirs' | 'codeVersion'>;
+  deps: Pick<ActivityDeps, 'store' | 'registry' | 'pipelineDirs' | 'codeVersion'>;
   /** Prebuilt workflow bundle (tests build it once); by default the workflows folder is bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   log?: (msg: string) => void;
@@ -58,6 +58,8 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
           identity,
           activities: createActivities({ ...opts.deps, role: 'cpu', identity, queues: opts.queues }),
           maxConcurrentActivityTaskExecutions: opts.cpuConcurrency ?? os.availableParallelism(),
+          // Checkpoints travel in heartbeat details: keep what the server holds at most a few seconds old.
+          maxHeartbeatThrottleInterval: '5 seconds',
         }),
       );
     } else {
@@ -84,6 +86,7 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
           // At most one GPU step per GPU; the slot pool hands each its CUDA_VISIBLE_DEVICES.
           // Light activities (bookkeeping) are not slotted, so allow a few beyond the GPU count.
           maxConcurrentActivityTaskExecutions: slots.size + 4,
+          maxHeartbeatThrottleInterval: '5 seconds',
         }),
       );
     }

@@ -5,6 +5,7 @@ import { createWorkers, type WorkerRole } from './create-workers';
 import { defaultPipelineDirs } from '../definitions/node';
 import { S3ArtifactStore } from '../storage/artifact-store';
 import { createS3Client } from '../storage/s3-client';
+import { createModelRegistry } from '../storage/registry';
 import { DEFAULT_S3_ENDPOINT } from '../config/env';
 import { codeVersion } from './version';
 
@@ -38,6 +39,7 @@ export async function runWorkers(opts: {
 }): Promise<RunningWorkers> {
   installRuntime(opts.config.logLevel === 'debug' || opts.config.logLevel === 'trace' ? 'DEBUG' : 'WARN');
   const endpoint = opts.s3Endpoint ?? opts.config.s3.endpoint ?? DEFAULT_S3_ENDPOINT;
+  const s3 = createS3Client({ ...opts.config.s3, endpoint });
   const connection = await NativeConnection.connect(temporalConnectionOptions(opts.config.temporal, opts.address));
   let workers: Worker[];
   try {
@@ -49,7 +51,8 @@ export async function runWorkers(opts: {
       gpuCpuFallback: opts.gpuCpuFallback,
       log: opts.log,
       deps: {
-        store: new S3ArtifactStore(createS3Client({ ...opts.config.s3, endpoint }), opts.config.s3.bucket, endpoint),
+        store: new S3ArtifactStore(s3, opts.config.s3.bucket, endpoint),
+        registry: createModelRegistry({ client: s3, bucket: opts.config.s3.bucket, endpoint }),
         pipelineDirs: [...opts.config.pipelinePath, ...defaultPipelineDirs()],
         codeVersion,
       },

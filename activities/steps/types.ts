@@ -1,4 +1,5 @@
 import type { ArtifactStore } from '../../storage/artifact-store';
+import type { ModelRegistry } from '../../storage/registry';
 import type { GpuSlots } from '../../workers/gpu';
 import type { StepTask } from '../../workflows/types';
 
@@ -7,6 +8,8 @@ export interface StepContext {
   task: StepTask;
   attempt: number;
   store: ArtifactStore;
+  /** The model registry (on the same S3 bucket), for steps that register and promote. */
+  registry?: ModelRegistry;
   /** Key prefix for this attempt's artifacts: runs/<run>/<step>[/<index>]/attempt-<n>. */
   artifactPrefix: string;
   /** Aborted when the run cancels this step (requires heartbeats to be delivered). */
