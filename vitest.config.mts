@@ -14,6 +14,7 @@ export default defineConfig({
             'serving/**/*.test.ts',
             'cli/**/*.test.ts',
             'workflows/**/*.test.ts',
+            'activities/**/*.test.ts',
             'test/static/**/*.test.ts',
           ],
         },

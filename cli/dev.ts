@@ -1,8 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { loadConfig, type MlpipeConfig } from '../config/env';
 import { startEmbeddedStack, type EmbeddedStack } from './embedded-stack';
 import { runWorkers, type RunningWorkers } from '../workers/run-workers';
 import { bold, cyan, dim, green, red, say, yellow } from './output';
+import { assertPortsFree } from './ports';
+import { startApiService, type ApiService } from './api';
+import { applyObjectCreatedNotifications, minioHookUrl, minioWebhookEnv } from '../triggers/minio-notifications';
+import { createS3Client } from '../storage/s3-client';
 
 export interface DevOptions {
   temporalPort: number;
@@ -10,6 +15,8 @@ export interface DevOptions {
   uiPort: number;
   minioPort: number;
   minioConsolePort: number;
+  /** mlpipe's HTTP API (runs, MinIO new-data webhook). */
+  apiPort: number;
   /** Do not start workers (only the services). */
   workers: boolean;
 }
@@ -24,11 +31,13 @@ export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig
   say(bold('mlpipe dev') + dim(`  state in ${home}`));
   let stack: EmbeddedStack | undefined;
   let running: RunningWorkers | undefined;
+  let api: ApiService | undefined;
   let stopping = false;
 
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    await api?.close();
     say(dim('stopping workers (in-flight tasks finish or go back to the queue)...'));
     await running?.shutdown();
     say(dim('stopping services...'));
@@ -40,6 +49,9 @@ export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig
   process.once('SIGTERM', () => void stopAll(0));
 
   try {
+    await assertPortsFree([{ host: '127.0.0.1', port: opts.apiPort, what: 'mlpipe API', change: '--api-port' }]);
+    // New objects in the embedded MinIO reach the API's webhook, which starts pipelines declaring `on.objectCreated`.
+    const webhookToken = config.api.webhookToken ?? randomBytes(24).toString('base64url');
     stack = await startEmbeddedStack({
       home,
       cacheDir: config.cacheDir,
@@ -62,6 +74,11 @@ export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig
             secretKey: config.s3.secretKey,
             bucket: config.s3.bucket,
             region: config.s3.region,
+            env: minioWebhookEnv({
+              endpoint: minioHookUrl('127.0.0.1', opts.apiPort),
+              authToken: webhookToken,
+              queueDir: path.join(home, 'minio-events'),
+            }),
           },
       onProgress: (line) => say(yellow(line)),
     });
@@ -81,11 +98,19 @@ export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig
       });
     }
 
+    api = await startApiService({ config, address, port: opts.apiPort, webhookToken, log: (l) => say(dim(l)) });
+    if (stack.s3Endpoint) {
+      await applyObjectCreatedNotifications(createS3Client({ ...config.s3, endpoint: s3 }), api.pipelines, {
+        region: config.s3.region,
+      });
+    }
+
     say('');
     say(`  ${bold('Temporal')}     ${address}${config.temporal.address ? dim(' (external)') : ''}`);
     if (uiUrl) say(`  ${bold('Temporal UI')}  ${cyan(uiUrl)}`);
     say(`  ${bold('MinIO (S3)')}   ${s3}  bucket ${config.s3.bucket}${config.s3.endpoint ? dim(' (external)') : ''}`);
     if (stack.s3Endpoint) say(`  ${bold('MinIO health')} ${s3}/minio/health/live`);
+    say(`  ${bold('mlpipe API')}   ${api.server.url}${config.api.tokens.length ? '' : dim(' (set MLPIPE_API_TOKENS to use /v1)')}`);
     if (running) {
       const q = config.queues;
       say(`  ${bold('Workers')}      orchestrator (${q.workflows}), cpu (${q.cpu}), gpu (${q.gpu})`);

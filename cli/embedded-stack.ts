@@ -23,6 +23,8 @@ export interface EmbeddedMinioOptions {
   secretKey: string;
   bucket: string;
   region: string;
+  /** Extra environment for MinIO (e.g. its bucket-notification webhook target). */
+  env?: Record<string, string>;
 }
 
 export interface EmbeddedStackOptions {
@@ -129,6 +131,7 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
           MINIO_BROWSER: 'on',
           MINIO_UPDATE: 'off',
           MINIO_CALLHOME_ENABLE: 'off',
+          ...m.env,
         },
         logFile: path.join(logs, 'minio.log'),
       });

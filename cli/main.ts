@@ -9,6 +9,8 @@ import { cancelCommand, decideCommand, runCommand, statusCommand } from './runs'
 import { validateCommand } from './validate';
 import { pipelineJsonSchema } from '../definitions/json-schema';
 import { registerModelCommands } from './models';
+import { registerApiCommands } from './api';
+import { registerRunsListCommand } from './runs-list';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -41,6 +43,7 @@ MLPIPE_S3_BUCKET, MLPIPE_HOME, ... (see README.md).`,
     )
     .option('--minio-port <port>', 'MinIO S3 API port', int('--minio-port'), 9000)
     .option('--minio-console-port <port>', 'MinIO console port', int('--minio-console-port'), 9001)
+    .option('--api-port <port>', 'mlpipe HTTP API port (runs, new-data webhook)', int('--api-port'), 8090)
     .option('--no-workers', 'start only the services, no workers')
     .addHelpText(
       'after',
@@ -56,6 +59,7 @@ Examples:
         uiPort: o.uiPort,
         minioPort: o.minioPort,
         minioConsolePort: o.minioConsolePort,
+        apiPort: o.apiPort,
         workers: o.workers,
       });
     });
@@ -151,6 +155,8 @@ Examples:
     });
 
   registerModelCommands(program);
+  registerApiCommands(program);
+  registerRunsListCommand(program);
 
   return program;
 }

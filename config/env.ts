@@ -15,6 +15,45 @@ const hostPort = z
 
 const port = z.coerce.number().int().min(0).max(65535);
 
+/** One bearer token of the HTTP API and the pipelines it may start (`'*'` = every pipeline). */
+export interface ApiTokenGrant {
+  token: string;
+  pipelines: '*' | string[];
+}
+
+const MIN_TOKEN_LENGTH = 16;
+const TOKEN_PIPELINE = /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/;
+
+/** `token1:*,token2:flights-delay|hello`; messages name the entry by position, never by its (secret) text. */
+const apiTokens = z.string().transform((text, ctx): ApiTokenGrant[] => {
+  const grants: ApiTokenGrant[] = [];
+  text.split(',').forEach((raw, i) => {
+    const entry = raw.trim();
+    const colon = entry.lastIndexOf(':');
+    const where = `entry ${i + 1}`;
+    if (colon <= 0) {
+      ctx.addIssue({ code: 'custom', message: `${where}: expected token:pipelines, e.g. <token>:* or <token>:a|b` });
+      return;
+    }
+    const token = entry.slice(0, colon);
+    const scope = entry.slice(colon + 1).trim();
+    const pipelines = scope.split('|').map((p) => p.trim());
+    if (token.length < MIN_TOKEN_LENGTH || /[\s,]/.test(token)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${where}: a token is at least ${MIN_TOKEN_LENGTH} characters, no spaces`,
+      });
+    } else if (scope !== '*' && !pipelines.every((p) => TOKEN_PIPELINE.test(p))) {
+      ctx.addIssue({ code: 'custom', message: `${where}: after ":" give * or pipeline names separated by "|"` });
+    } else if (grants.some((g) => g.token === token)) {
+      ctx.addIssue({ code: 'custom', message: `${where}: the same token is listed twice` });
+    } else {
+      grants.push({ token, pipelines: scope === '*' ? '*' : pipelines });
+    }
+  });
+  return grants;
+});
+
 export const EnvSchema = z.object({
   /** Temporal frontend. Unset in `mlpipe dev` = start the embedded server. @default 127.0.0.1:7233 */
   TEMPORAL_ADDRESS: hostPort.optional(),
@@ -59,6 +98,10 @@ export const EnvSchema = z.object({
   MLPIPE_UI_PORT: port.default(8233),
   /** @default 8080 */
   MLPIPE_SERVE_PORT: port.default(8080),
+  /** Bearer tokens of the HTTP API (`mlpipe api`) and what each may start: `tok1:*,tok2:flights-delay|hello`. */
+  MLPIPE_API_TOKENS: apiTokens.optional(),
+  /** Token MinIO sends (`Authorization: Bearer ...`) on bucket notifications to `POST /v1/hooks/minio`. */
+  MLPIPE_WEBHOOK_TOKEN: z.string().min(MIN_TOKEN_LENGTH).regex(/^\S+$/, 'no spaces').optional(),
   /** @default info */
   MLPIPE_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
@@ -93,6 +136,8 @@ export interface MlpipeConfig {
   uiPort: number;
   servePort: number;
   logLevel: Env['MLPIPE_LOG_LEVEL'];
+  /** HTTP API credentials; never logged. */
+  api: { tokens: ApiTokenGrant[]; webhookToken?: string };
 }
 
 export const DEFAULT_TEMPORAL_ADDRESS = '127.0.0.1:7233';
@@ -157,6 +202,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     uiPort: e.MLPIPE_UI_PORT,
     servePort: e.MLPIPE_SERVE_PORT,
     logLevel: e.MLPIPE_LOG_LEVEL,
+    api: { tokens: e.MLPIPE_API_TOKENS ?? [], webhookToken: e.MLPIPE_WEBHOOK_TOKEN },
   };
 }
 

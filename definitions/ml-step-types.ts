@@ -46,8 +46,9 @@ registerStepType('evaluate', {
     .object({
       model: ref,
       dataset: ref,
-      label: z.string(),
+      label: z.string().optional(),
       threshold: z.number().optional(),
+      batchSize: z.number().int().positive().optional(),
       gates: z.record(z.string(), z.unknown()).optional(),
       champion: z.unknown().optional(),
     })

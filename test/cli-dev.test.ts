@@ -18,6 +18,7 @@ async function startDev(name: string) {
     ui: await getFreePort(),
     minio: await getFreePort(),
     console: await getFreePort(),
+    api: await getFreePort(),
   };
   const home = path.join(tmp, name);
   const env: NodeJS.ProcessEnv = { ...process.env, MLPIPE_HOME: home, MLPIPE_FROM_SOURCE: '1', NO_COLOR: '1' };
@@ -38,6 +39,8 @@ async function startDev(name: string) {
       String(ports.minio),
       '--minio-console-port',
       String(ports.console),
+      '--api-port',
+      String(ports.api),
     ],
     env,
   });

@@ -19,6 +19,10 @@ export const ErrorTypes = {
   DataValidationFailed: 'DataValidationFailed',
   /** A model missed an evaluation gate. */
   GateFailed: 'GateFailed',
+  /** Bytes do not hash to the recorded sha256: refuse them; re-create the artifact. */
+  IntegrityCheckFailed: 'IntegrityCheckFailed',
+  /** A dataset or artifact URI that this worker's store does not hold. */
+  DatasetNotFound: 'DatasetNotFound',
   ApprovalRejected: 'ApprovalRejected',
   ApprovalTimedOut: 'ApprovalTimedOut',
 } as const;
