@@ -18,6 +18,7 @@ registerStepType('ingest', {
       expect: z.unknown().optional(),
       onBadRows: z.enum(['fail', 'skip']).optional(),
       sample: z.number().int().nonnegative().optional(),
+      label: z.string().optional(),
     })
     .strict(),
   defaultQueue: 'cpu',

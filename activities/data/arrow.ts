@@ -34,15 +34,48 @@ import {
 import { MISSING_CODE, tableFromColumns, type Column, type Table } from '../../ml/table';
 import type { ColumnType } from './coerce';
 
-/** Bit i of the validity bitmap is set where the value is present (Arrow's LSB bit order). */
-function validity(n: number, present: (i: number) => boolean): { bitmap: Uint8Array | null; nullCount: number } {
+/** A local copy: hot loops then read a binding, not an export getter. */
+const MISSING: number = MISSING_CODE;
+
+type Validity = { bitmap: Uint8Array | null; nullCount: number };
+
+/** Bit i of the validity bitmap is set where the value is present (Arrow's LSB bit order); no bitmap if none miss. */
+function numericValidity(values: Float64Array): Validity {
+  const n = values.length;
   const bitmap = new Uint8Array((n + 7) >> 3);
   let nullCount = 0;
   for (let i = 0; i < n; i++) {
-    if (present(i)) bitmap[i >> 3] |= 1 << (i & 7);
+    const v = values[i];
+    if (v === v) bitmap[i >> 3] |= 1 << (i & 7);
     else nullCount++;
   }
   return { bitmap: nullCount ? bitmap : null, nullCount };
+}
+
+function codeValidity(codes: Int32Array): Validity {
+  const n = codes.length;
+  const bitmap = new Uint8Array((n + 7) >> 3);
+  let nullCount = 0;
+  for (let i = 0; i < n; i++) {
+    if (codes[i] !== MISSING) bitmap[i >> 3] |= 1 << (i & 7);
+    else nullCount++;
+  }
+  return { bitmap: nullCount ? bitmap : null, nullCount };
+}
+
+/** Epoch ms (integers below 2^53) as little-endian int64 words, without a BigInt per value. */
+function int64Words(values: Float64Array): BigInt64Array {
+  const out = new BigInt64Array(values.length);
+  const words = new Uint32Array(out.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v !== v) continue; // null slot: 0
+    const t = Math.floor(v);
+    const high = Math.floor(t / 4294967296);
+    words[2 * i] = t - high * 4294967296;
+    words[2 * i + 1] = high; // two's complement for negative times: Uint32Array wraps
+  }
+  return out;
 }
 
 function integerType(values: Float64Array): DataType | undefined {
@@ -67,19 +100,19 @@ function columnData(column: Column, type: ColumnType, id: number): { field: Fiel
     // An explicit dictionary id: apache-arrow otherwise numbers dictionaries from a process-wide counter.
     const arrowType = new Dictionary(new Utf8(), new Int32(), id, false);
     const codes = column.codes;
-    const { bitmap, nullCount } = validity(n, (i) => codes[i] !== MISSING_CODE);
-    const indices = nullCount ? codes.map((c) => (c === MISSING_CODE ? 0 : c)) : codes;
+    const { bitmap, nullCount } = codeValidity(codes);
+    const indices = nullCount ? codes.map((c) => (c === MISSING ? 0 : c)) : codes;
     const dictionary = vectorFromArray([...column.dictionary], new Utf8());
     const data = makeData({ type: arrowType, length: n, nullCount, nullBitmap: bitmap, data: indices, dictionary });
     return { field: new Field(column.name, arrowType, true), data };
   }
   const values = column.values;
-  const { bitmap, nullCount } = validity(n, (i) => values[i] === values[i]);
+  const { bitmap, nullCount } = numericValidity(values);
   // Null slots hold 0, not whatever NaN payload the Float64Array had.
   const clean = (v: number) => (v === v ? v : 0);
   if (type === 'timestamp') {
     const arrowType = new Timestamp(TimeUnit.MILLISECOND, 'UTC');
-    const ms = BigInt64Array.from(values, (v) => BigInt(Math.floor(clean(v))));
+    const ms = int64Words(values);
     return {
       field: new Field(column.name, arrowType, true),
       data: makeData({ type: arrowType, length: n, nullCount, nullBitmap: bitmap, data: ms }),
@@ -264,7 +297,7 @@ function categoricalFromArrow(name: string, vector: Vector): Column {
     for (const data of chunks) {
       const indices = data.values as Int32Array;
       for (let i = 0; i < data.length; i++) {
-        codes[at + i] = data.nullCount === 0 || data.getValid(i) ? Number(indices[i]) : MISSING_CODE;
+        codes[at + i] = data.nullCount === 0 || data.getValid(i) ? Number(indices[i]) : MISSING;
       }
       at += data.length;
     }
@@ -283,7 +316,7 @@ function categoricalFromArrow(name: string, vector: Vector): Column {
   const index = new Map(seen.map((s, i) => [s, i]));
   for (let i = 0; i < n; i++) {
     const s = strings[i];
-    codes[i] = typeof s === 'string' && s !== '' ? index.get(s)! : MISSING_CODE;
+    codes[i] = typeof s === 'string' && s !== '' ? index.get(s)! : MISSING;
   }
   return { kind: 'categorical', name, codes, dictionary: seen };
 }

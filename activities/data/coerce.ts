@@ -40,7 +40,6 @@ export function toNumberValue(v: unknown): number | typeof BAD {
 
 /** A raw value as epoch ms (NaN when missing), or {@link BAD}: numbers are taken as ms, text is parsed as UTC. */
 export function toTimestampValue(v: unknown): number | typeof BAD {
-  if (v instanceof Date) return v.getTime();
   switch (typeof v) {
     case 'number':
       return Math.floor(v);
@@ -55,7 +54,7 @@ export function toTimestampValue(v: unknown): number | typeof BAD {
     case 'undefined':
       return NaN;
     default:
-      return v === null ? NaN : BAD;
+      return v === null ? NaN : v instanceof Date ? v.getTime() : BAD;
   }
 }
 

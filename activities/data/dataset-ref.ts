@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Table } from '../../ml';
 import type { ArtifactStore } from '../../storage/artifact-store';
 import { arrowToTable } from './arrow';
+import { ErrorTypes } from '../../workflows/errors';
 
 /** A dataset as steps pass it along: where it is and what its bytes hash to. */
 export interface DatasetRef {
@@ -15,7 +16,7 @@ export function keyOf(store: ArtifactStore, uri: string): string {
   const probe = store.uri('');
   if (!uri.startsWith(probe)) {
     throw ApplicationFailure.create({
-      type: 'DatasetNotFound',
+      type: ErrorTypes.DatasetNotFound,
       message: `dataset ${uri} is not in this worker's store (${probe})`,
       nonRetryable: true,
     });
@@ -29,7 +30,7 @@ export async function readVerified(store: ArtifactStore, ref: DatasetRef): Promi
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== ref.sha256) {
     throw ApplicationFailure.create({
-      type: 'IntegrityCheckFailed',
+      type: ErrorTypes.IntegrityCheckFailed,
       message: `${ref.uri}: sha256 is ${actual}, expected ${ref.sha256}; refusing to use it`,
       nonRetryable: true,
     });

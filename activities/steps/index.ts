@@ -1,8 +1,23 @@
 import { echo, fail, sleep } from './basic';
 import { command } from './command';
+import { evaluate } from './evaluate';
+import { ingest } from './ingest';
+import { promoteModel, registerModel, resolveModel } from './registry';
+import { trainGbdtStep } from './train';
 import type { StepHandler } from './types';
 
 /** Step implementations by `uses` name; `approval` and `pipeline` are handled in the workflow itself. */
-export const stepHandlers: Record<string, StepHandler> = { echo, sleep, fail, command };
+export const stepHandlers: Record<string, StepHandler> = {
+  echo,
+  sleep,
+  fail,
+  command,
+  ingest,
+  'train.gbdt': trainGbdtStep,
+  evaluate,
+  'model.resolve': resolveModel,
+  'model.register': registerModel,
+  'model.promote': promoteModel,
+};
 
 export type { StepContext, StepHandler } from './types';
