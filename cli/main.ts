@@ -11,6 +11,7 @@ import { pipelineJsonSchema } from '../definitions/json-schema';
 import { registerModelCommands } from './models';
 import { registerApiCommands } from './api';
 import { registerRunsListCommand } from './runs-list';
+import { registerScheduleCommands } from './schedules';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -157,6 +158,7 @@ Examples:
   registerModelCommands(program);
   registerApiCommands(program);
   registerRunsListCommand(program);
+  registerScheduleCommands(program);
 
   return program;
 }

@@ -139,6 +139,8 @@ export const OverlapSchema = z.enum(['skip', 'bufferOne', 'bufferAll', 'cancelOt
 // Schedules and triggers are typed but open (loose objects): their issue in the backlog may add keys.
 export const ScheduleSchema = z
   .looseObject({
+    /** Stable id of the schedule within the pipeline (`mlpipe:<pipeline>:<name>`); the list index otherwise. */
+    name: z.string().regex(ID_PATTERN, 'expected a schedule name: letters, digits, _ and -').optional(),
     cron: z.union([z.string(), z.array(z.string())]).optional(),
     interval: DurationSchema.optional(),
     timezone: z.string().optional(),

@@ -118,7 +118,7 @@ describe('training interrupted by kill -9 of its worker', () => {
         args: [
           {
             pipeline: 'flights-delay',
-            params: { ...quick, numTrees: 200 },
+            params: { ...quick, numTrees: 120, earlyStopping: 0 },
             queues: { cpu: `${queue}-cpu`, gpu: `${queue}-gpu` },
           },
         ],
