@@ -19,7 +19,12 @@ let registry: ModelRegistry;
 beforeAll(async () => {
   ({ client, connection } = await testClient());
   const s = inject('stack');
-  const s3 = createS3Client({ endpoint: s.s3Endpoint, accessKey: s.s3AccessKey, secretKey: s.s3SecretKey, region: 'us-east-1' });
+  const s3 = createS3Client({
+    endpoint: s.s3Endpoint,
+    accessKey: s.s3AccessKey,
+    secretKey: s.s3SecretKey,
+    region: 'us-east-1',
+  });
   registry = createModelRegistry({ client: s3, bucket: s.bucket });
 });
 afterAll(async () => connection?.close());
@@ -103,7 +108,12 @@ describe('training interrupted by kill -9 of its worker', () => {
       name: 'train-worker',
       command: process.execPath,
       args: [path.join(__dirname, '..', 'bin', 'mlpipe.js'), 'worker', '--role', 'cpu', 'gpu', '--cpu-fallback'],
-      env: { ...process.env, ...inject('stack').env, MLPIPE_CPU_QUEUE: `${queue}-cpu`, MLPIPE_GPU_QUEUE: `${queue}-gpu` },
+      env: {
+        ...process.env,
+        ...inject('stack').env,
+        MLPIPE_CPU_QUEUE: `${queue}-cpu`,
+        MLPIPE_GPU_QUEUE: `${queue}-gpu`,
+      },
       logFile: path.join(tmp, 'worker.log'),
     });
 
@@ -118,7 +128,8 @@ describe('training interrupted by kill -9 of its worker', () => {
         args: [
           {
             pipeline: 'flights-delay',
-            params: { ...quick, numTrees: 120, earlyStopping: 0 },
+            // A month of flights and many trees: long enough to be killed mid-way.
+            params: { from: '2001-01-01', to: '2001-02-01', validFrom: '2001-01-25', numTrees: 400, earlyStopping: 0 },
             queues: { cpu: `${queue}-cpu`, gpu: `${queue}-gpu` },
           },
         ],
