@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { tableToArrow as tableToArrowBytes } from '../activities/data/arrow';
 import type { EvaluateOutputs } from '../activities/steps/evaluate';
 import { evaluate } from '../activities/steps/evaluate';
@@ -19,9 +19,8 @@ import {
   type Table,
 } from '../ml';
 import { binaryDataset, regressionDataset } from '../ml/fixtures/synthetic';
-import { S3ArtifactStore, type ArtifactStore, type PutResult } from '../storage/artifact-store';
-import { createS3Client } from '../storage/s3-client';
-import { uniqueId } from './helpers';
+import { type ArtifactStore, type PutResult } from '../storage/artifact-store';
+import { testS3, uniqueId } from './helpers';
 
 /** An ml Table as Arrow IPC, written the way the ingest step writes datasets. */
 const tableToArrow = (table: Table): Buffer => Buffer.from(tableToArrowBytes(table));
@@ -69,14 +68,7 @@ describe('evaluate step against real MinIO', () => {
   };
 
   beforeAll(async () => {
-    const stack = inject('stack');
-    const client = createS3Client({
-      endpoint: stack.s3Endpoint,
-      accessKey: stack.s3AccessKey,
-      secretKey: stack.s3SecretKey,
-      region: 'us-east-1',
-    });
-    store = new S3ArtifactStore(client, stack.bucket, stack.s3Endpoint);
+    store = testS3().store;
     strong = trainGbdtSync(binaryDataset(3000), { objective: 'binary', label: 'y', numTrees: 30 });
     weak = trainGbdtSync(binaryDataset(3000), {
       objective: 'binary',

@@ -3,17 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ApplicationFailure } from '@temporalio/activity';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { arrowToTable, readArrowTable } from '../activities/data/arrow';
 import { ingest, type IngestOutputs } from '../activities/steps/ingest';
 import type { StepContext } from '../activities/steps/types';
 import type { TableProfile } from '../ml/profile';
 import { cellValue, getColumn, type Table } from '../ml/table';
-import { S3ArtifactStore, type ArtifactStore } from '../storage/artifact-store';
+import { type ArtifactStore } from '../storage/artifact-store';
 import { getDataset } from '../storage/datasets';
-import { createS3Client } from '../storage/s3-client';
 import { ErrorTypes } from '../workflows/errors';
-import { uniqueId } from './helpers';
+import { testS3, uniqueId } from './helpers';
 
 // The ingest step called directly (no Temporal needed) on a store over the test stack's real MinIO.
 
@@ -96,14 +95,7 @@ function file(name: string, text: string): string {
 }
 
 beforeAll(() => {
-  const stack = inject('stack');
-  const client = createS3Client({
-    endpoint: stack.s3Endpoint,
-    accessKey: stack.s3AccessKey,
-    secretKey: stack.s3SecretKey,
-    region: 'us-east-1',
-  });
-  counting = new CountingStore(new S3ArtifactStore(client, stack.bucket, stack.s3Endpoint));
+  counting = new CountingStore(testS3().store);
   store = counting.store();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlpipe-ingest-'));
 });

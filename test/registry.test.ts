@@ -15,7 +15,7 @@ import {
 } from '../cli/models';
 import { EXIT } from '../cli/exit-codes';
 import { loadConfig } from '../config/env';
-import { FileArtifactStore, S3ArtifactStore } from '../storage/artifact-store';
+import { FileArtifactStore } from '../storage/artifact-store';
 import { DatasetIntegrityError, DatasetNotFound, getDataset, parseS3Uri, putDataset } from '../storage/datasets';
 import {
   AliasConflict,
@@ -26,17 +26,10 @@ import {
   VersionConflict,
   type ModelRegistry,
 } from '../storage/registry';
-import { createS3Client } from '../storage/s3-client';
-import { uniqueId } from './helpers';
+import { testS3, uniqueId } from './helpers';
 
 const stack = inject('stack');
-const client = createS3Client({
-  endpoint: stack.s3Endpoint,
-  accessKey: stack.s3AccessKey,
-  secretKey: stack.s3SecretKey,
-  region: 'us-east-1',
-});
-const store = new S3ArtifactStore(client, stack.bucket, stack.s3Endpoint);
+const { client, store } = testS3();
 const registry = createModelRegistry({ client, bucket: stack.bucket, store, endpoint: stack.s3Endpoint });
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
