@@ -110,7 +110,9 @@ export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig
     if (uiUrl) say(`  ${bold('Temporal UI')}  ${cyan(uiUrl)}`);
     say(`  ${bold('MinIO (S3)')}   ${s3}  bucket ${config.s3.bucket}${config.s3.endpoint ? dim(' (external)') : ''}`);
     if (stack.s3Endpoint) say(`  ${bold('MinIO health')} ${s3}/minio/health/live`);
-    say(`  ${bold('mlpipe API')}   ${api.server.url}${config.api.tokens.length ? '' : dim(' (set MLPIPE_API_TOKENS to use /v1)')}`);
+    say(
+      `  ${bold('mlpipe API')}   ${api.server.url}${config.api.tokens.length ? '' : dim(' (set MLPIPE_API_TOKENS to use /v1)')}`,
+    );
     if (running) {
       const q = config.queues;
       say(`  ${bold('Workers')}      orchestrator (${q.workflows}), cpu (${q.cpu}), gpu (${q.gpu})`);
