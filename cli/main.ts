@@ -74,6 +74,7 @@ Examples:
         .makeOptionMandatory(),
     )
     .option('--cpu-fallback', 'let the GPU worker run GPU steps without a GPU', false)
+    .option('--sync-schedules', 'make Temporal Schedules match the pipeline definitions before polling', false)
     .addHelpText(
       'after',
       `
@@ -82,9 +83,9 @@ Examples:
   $ mlpipe worker --role cpu
   $ CUDA_VISIBLE_DEVICES=0,1 mlpipe worker --role gpu`,
     )
-    .action(async (o: { role: string[]; cpuFallback: boolean }) => {
+    .action(async (o: { role: string[]; cpuFallback: boolean; syncSchedules: boolean }) => {
       const roles = o.role.includes('all') ? [...WORKER_ROLES] : (o.role as WorkerRole[]);
-      process.exitCode = await runWorkerCommand({ roles, cpuFallback: o.cpuFallback });
+      process.exitCode = await runWorkerCommand({ roles, cpuFallback: o.cpuFallback, syncSchedules: o.syncSchedules });
     });
 
   program

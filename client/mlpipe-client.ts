@@ -3,6 +3,15 @@ import { loadConfig, type MlpipeConfig } from '../config/env';
 import { temporalConnectionOptions } from './connection';
 import type { PipelineInput, PipelineResult, RunStatus } from '../workflows/types';
 import type { ApprovalDecision } from '../workflows/definitions';
+import type { PipelineParams } from '../definitions/define';
+import {
+  defaultPipelineDirs,
+  findPipeline,
+  formatIssues,
+  resolveParams,
+  validateDefinition,
+} from '../definitions/node';
+import { ModelsClient } from './models';
 
 export interface ConnectOptions {
   /** @default TEMPORAL_ADDRESS or 127.0.0.1:7233 */
@@ -24,6 +33,17 @@ export interface StartOptions {
   definition?: unknown;
   /** Recorded in the MlpipeTrigger search attribute. @default api */
   trigger?: string;
+}
+
+/** Thrown before anything starts when the definition or the params are invalid; `issues` lists every problem. */
+export class RunInputInvalid extends Error {
+  override readonly name = 'RunInputInvalid';
+  constructor(
+    message: string,
+    readonly issues: string[],
+  ) {
+    super(`${message}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+  }
 }
 
 /** A started (or existing) pipeline run. */
@@ -75,6 +95,9 @@ export class MlpipeClient {
     readonly client: Client,
     private readonly connection: Connection,
     readonly taskQueue: string,
+    /** Model registry: list, show, promote, history. */
+    readonly models: ModelsClient,
+    private readonly pipelineDirs: string[],
   ) {}
 
   static async connect(opts: ConnectOptions = {}): Promise<MlpipeClient> {
@@ -82,11 +105,29 @@ export class MlpipeClient {
     const conn = temporalConnectionOptions(config.temporal, opts.address ?? config.temporal.address);
     const connection = await Connection.connect(conn);
     const client = new Client({ connection, namespace: opts.namespace ?? config.temporal.namespace });
-    return new MlpipeClient(client, connection, opts.taskQueue ?? config.queues.workflows);
+    return new MlpipeClient(
+      client,
+      connection,
+      opts.taskQueue ?? config.queues.workflows,
+      ModelsClient.fromConfig({ config }),
+      [...config.pipelinePath, ...defaultPipelineDirs()],
+    );
+  }
+
+  /**
+   * Starts a run of a definition written in TypeScript (`definePipeline`): its params are type-checked.
+   *
+   * @example
+   * const train = definePipeline({ name: 'train', params: { minAuc: { type: 'number', default: 0.7 } }, steps: {...} });
+   * await mlpipe.startDefinition(train, { minAuc: 0.8 });
+   */
+  startDefinition<D extends { name: string }>(definition: D, params: PipelineParams<D>, opts: StartOptions = {}) {
+    return this.start(definition.name, params as Record<string, unknown>, { ...opts, definition });
   }
 
   /** Starts a run of a pipeline; with an idempotency key, a second start returns the first run. */
   async start(pipeline: string, params: Record<string, unknown> = {}, opts: StartOptions = {}): Promise<RunHandle> {
+    params = await this.checkInput(pipeline, params, opts.definition);
     const runId =
       opts.runId ?? (opts.idempotencyKey ? `${pipeline}-${opts.idempotencyKey}` : undefined) ?? newRunId(pipeline);
     const input: PipelineInput = opts.definition ? { definition: opts.definition, params } : { pipeline, params };
@@ -110,6 +151,25 @@ export class MlpipeClient {
       }
       throw err;
     }
+  }
+
+  /**
+   * Validates the definition (given, or found in this process's pipeline folders) and types the params, so a bad
+   * input fails here, before anything starts. A pipeline only the workers know is checked by them at start.
+   */
+  private async checkInput(pipeline: string, params: Record<string, unknown>, definition?: unknown) {
+    let def = definition;
+    if (def === undefined) {
+      const found = await findPipeline(pipeline, this.pipelineDirs);
+      if (!found) return params;
+      if (!found.ok) throw new RunInputInvalid(`pipeline "${pipeline}" is invalid`, [formatIssues(found.issues)]);
+      def = found.definition;
+    }
+    const checked = validateDefinition(def);
+    if (!checked.ok) throw new RunInputInvalid(`pipeline "${pipeline}" is invalid`, [formatIssues(checked.issues)]);
+    const typed = resolveParams(checked.definition, params);
+    if (!typed.ok) throw new RunInputInvalid(`bad params for pipeline "${pipeline}"`, typed.issues);
+    return typed.params;
   }
 
   /** A handle on an existing run. */

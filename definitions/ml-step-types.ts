@@ -41,6 +41,22 @@ registerStepType('train.gbdt', {
   defaultQueue: 'gpu',
 });
 
+registerStepType('train.linear', {
+  description: 'Trains a logistic / softmax / least-squares model with L2 and exports one ONNX file with its card',
+  withSchema: z
+    .object({
+      train: ref,
+      valid: ref.optional(),
+      label: z.string(),
+      features: z.array(z.string()).optional(),
+      derive: z.unknown().optional(),
+      name: z.string().optional(),
+      params: z.record(z.string(), z.unknown()),
+    })
+    .strict(),
+  defaultQueue: 'cpu',
+});
+
 registerStepType('evaluate', {
   description: 'Scores a holdout with the exported ONNX model, checks gates and the champion, writes a report',
   withSchema: z

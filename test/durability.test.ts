@@ -31,7 +31,7 @@ describe('a CPU worker killed with -9 mid-step', () => {
     const append = (line: string) => ({ uses: 'command', with: { run: ['sh', '-c', `echo ${line} >> ${log}`] } });
     let worker = startCpuWorker(queue);
     try {
-      await worker.waitForLine(/polling/, 60_000);
+      await worker.waitForLine(/worker \S+ polling/, 60_000);
       const handle = await client.workflow.start('pipeline', {
         taskQueue: 'mlpipe',
         workflowId: uniqueId('durable'),
@@ -58,7 +58,7 @@ describe('a CPU worker killed with -9 mid-step', () => {
       await worker.kill(); // kill -9, mid-step
       await new Promise((r) => setTimeout(r, 1000));
       worker = startCpuWorker(queue);
-      await worker.waitForLine(/polling/, 60_000);
+      await worker.waitForLine(/worker \S+ polling/, 60_000);
 
       await handle.result();
       const status = await handle.query<RunStatus>('status');

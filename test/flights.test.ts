@@ -99,6 +99,58 @@ describe('flights-delay on real data', () => {
   });
 });
 
+describe('train.linear', () => {
+  it('trains a logistic model on the same data and judges its ONNX file', { timeout: 300_000 }, async () => {
+    const handle = await client.workflow.start('pipeline', {
+      taskQueue: 'mlpipe',
+      workflowId: uniqueId('linear'),
+      args: [
+        {
+          definition: {
+            name: 'flights-linear',
+            steps: {
+              ingest: {
+                uses: 'ingest',
+                with: {
+                  source: 'npm://vega-datasets/data/flights-3m.parquet',
+                  columns: { date: 'timestamp', delay: 'number', distance: 'number', origin: 'category' },
+                  filter: { column: 'date', from: '2001-01-01', to: '2001-01-08' },
+                  derive: { delayed: 'delay > 15', hour: 'hour(date)' },
+                  split: { by: 'time', column: 'date', validFrom: '2001-01-06' },
+                },
+              },
+              train: {
+                uses: 'train.linear',
+                needs: ['ingest'],
+                with: {
+                  train: '${{ steps.ingest.outputs.train }}',
+                  label: 'delayed',
+                  features: ['distance', 'origin', 'hour'],
+                  params: { objective: 'binary', lambdaL2: 0.001 },
+                },
+              },
+              evaluate: {
+                uses: 'evaluate',
+                needs: ['train', 'ingest'],
+                with: {
+                  model: '${{ steps.train.outputs.model }}',
+                  dataset: '${{ steps.ingest.outputs.valid }}',
+                  label: 'delayed',
+                  gates: { auc: { min: 0.55 } },
+                },
+              },
+            },
+          },
+        },
+      ],
+    });
+    const result = (await handle.result()) as PipelineResult;
+    const metrics = (result.steps.evaluate.outputs as { metrics: { auc: number } }).metrics;
+    expect(metrics.auc).toBeGreaterThan(0.55);
+    expect(result.steps.train.outputs).toMatchObject({ features: ['distance', 'origin', 'hour'] });
+  });
+});
+
 describe('training interrupted by kill -9 of its worker', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mlpipe-train-'));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -121,7 +173,7 @@ describe('training interrupted by kill -9 of its worker', () => {
     const queue = uniqueId('train');
     let worker = startWorker(queue);
     try {
-      await worker.waitForLine(/polling/, 60_000);
+      await worker.waitForLine(/worker \S+ polling/, 60_000);
       const handle = await client.workflow.start('pipeline', {
         taskQueue: 'mlpipe',
         workflowId: uniqueId('resume'),
@@ -146,7 +198,7 @@ describe('training interrupted by kill -9 of its worker', () => {
       }
       await worker.kill();
       worker = startWorker(queue);
-      await worker.waitForLine(/polling/, 60_000);
+      await worker.waitForLine(/worker \S+ polling/, 60_000);
       const result = (await handle.result()) as PipelineResult;
       const status = await handle.query<RunStatus>('status');
       expect(status.steps.train.attempts).toBe(2);

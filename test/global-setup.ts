@@ -64,7 +64,7 @@ export default async function setup(project: TestProject) {
     logFile: path.join(home, 'logs', 'worker.log'),
   });
   try {
-    await worker.waitForLine(/polling/, 120_000);
+    await worker.waitForLine(/worker \S+ polling/, 120_000);
   } catch (err) {
     await worker.stop();
     await stack.stop();

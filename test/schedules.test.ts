@@ -156,7 +156,7 @@ describe('the overlap policy', () => {
       },
       logFile: path.join(tmp, 'overlap-worker.log'),
     });
-    await worker.waitForLine(/polling/, 60_000);
+    await worker.waitForLine(/worker \S+ polling/, 60_000);
 
     const prefix = newPrefix();
     const sleepy = (await findPipeline('sleepy', [path.join(__dirname, 'fixtures', 'pipelines')]))!.definition!;

@@ -3,7 +3,7 @@ import { command } from './command';
 import { evaluate } from './evaluate';
 import { ingest } from './ingest';
 import { promoteModel, registerModel, resolveModel } from './registry';
-import { trainGbdtStep } from './train';
+import { trainGbdtStep, trainLinearStep } from './train';
 import type { StepHandler } from './types';
 
 /** Step implementations by `uses` name; `approval` and `pipeline` are handled in the workflow itself. */
@@ -14,6 +14,7 @@ export const stepHandlers: Record<string, StepHandler> = {
   command,
   ingest,
   'train.gbdt': trainGbdtStep,
+  'train.linear': trainLinearStep,
   evaluate,
   'model.resolve': resolveModel,
   'model.register': registerModel,

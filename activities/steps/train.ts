@@ -2,10 +2,13 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import {
   exportGbdtToOnnx,
+  exportLinearToOnnx,
   featureImportance,
   GbdtModel,
   GbdtParamsSchema,
+  LinearParamsSchema,
   trainGbdt,
+  trainLinear,
   TrainingInputError,
   type GbdtModelJSON,
 } from '../../ml';
@@ -37,7 +40,7 @@ export type TrainGbdtInput = z.input<typeof TrainGbdtInputSchema>;
 /** The model card stored beside every ONNX file (and inside it, as metadata `mlpipe.model_card`). */
 export interface ModelCard {
   name?: string;
-  kind: 'gbdt';
+  kind: 'gbdt' | 'linear';
   objective: string;
   label: string;
   classes: string[] | null;
@@ -126,6 +129,62 @@ export const trainGbdtStep: StepHandler = async (raw, ctx) => {
     },
   };
   const onnx = Buffer.from(exportGbdtToOnnx(model, { modelCard: card, producerVersion: codeVersion }));
+  return { ...(await saveModel(ctx, onnx, card)), resumedFrom: resume?.iteration ?? null };
+};
+
+export const TrainLinearInputSchema = TrainGbdtInputSchema.omit({ checkpointEvery: true });
+
+/** `train.linear`: logistic / softmax / least squares with L2 and standardisation, exported like `train.gbdt`. */
+export const trainLinearStep: StepHandler = async (raw, ctx) => {
+  const parsed = TrainLinearInputSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw invalid(ctx, parsed.error.issues.map((i) => `with.${i.path.join('.')}: ${i.message}`).join('; '));
+  }
+  const input = parsed.data;
+  const params = LinearParamsSchema.safeParse(input.params);
+  if (!params.success) {
+    throw invalid(
+      ctx,
+      `with.params: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  const train = await readDatasetTable(ctx.store, input.train);
+  ctx.heartbeat({ phase: 'loaded', rows: train.numRows });
+  let model;
+  try {
+    model = trainLinear(train, { ...params.data, label: input.label, features: input.features });
+  } catch (err) {
+    throw invalid(ctx, (err as Error).message);
+  }
+  const card: ModelCard = {
+    name: input.name,
+    kind: 'linear',
+    objective: params.data.objective,
+    label: input.label,
+    classes: model.classes ? [...model.classes] : null,
+    features: model.features.map((f) =>
+      f.kind === 'categorical'
+        ? { name: f.name, kind: f.kind, categories: [...f.categories] }
+        : { name: f.name, kind: f.kind },
+    ),
+    derive: input.derive ?? {},
+    params: params.data as Record<string, unknown>,
+    metrics: { iterations: model.iterations },
+    importance: [],
+    lineage: {
+      train: input.train.sha256,
+      valid: input.valid?.sha256,
+      runId: ctx.task.runId,
+      stepId: ctx.task.stepId,
+      codeVersion,
+    },
+  };
+  const onnx = Buffer.from(exportLinearToOnnx(model, { modelCard: card, producerVersion: codeVersion }));
+  return { ...(await saveModel(ctx, onnx, card)), converged: model.converged };
+};
+
+/** One ONNX file and its card, at keys derived from (run, step) so a retried step overwrites its own output. */
+async function saveModel(ctx: StepContext, onnx: Buffer, card: ModelCard) {
   const prefix = `models/runs/${ctx.task.runId}/${ctx.task.stepId}`;
   const stored = await ctx.store.put(`${prefix}/model.onnx`, onnx, { contentType: 'application/octet-stream' });
   const cardStored = await ctx.store.put(
@@ -138,9 +197,8 @@ export const trainGbdtStep: StepHandler = async (raw, ctx) => {
     card: { uri: cardStored.uri, sha256: cardStored.sha256 },
     metrics: card.metrics,
     features: card.features.map((f) => f.name),
-    resumedFrom: resume?.iteration ?? null,
   };
-};
+}
 
 function parseInput(raw: unknown, ctx: StepContext) {
   const parsed = TrainGbdtInputSchema.safeParse(raw);
