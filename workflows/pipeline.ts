@@ -15,7 +15,7 @@ import type { Activities } from '../activities';
 import type { Step } from '../definitions/schema';
 import { evaluateTemplate } from '../definitions/template';
 import { parseDuration } from '../definitions/duration';
-import { blockedSteps, readySteps } from '../definitions/plan';
+import { BLOCKING_STATES, needsOf, SUCCESS_STATES } from '../definitions/plan';
 import { approveSignal, rejectSignal, statusQuery, type ApprovalDecision } from './definitions';
 import { ErrorTypes, permanentErrorTypes } from './errors';
 import type { PipelineInput, PipelineResult, Queues, RunStatus, StepResult, StepTask } from './types';
@@ -79,14 +79,33 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
   upsertSearchAttributes({ [keys.pipeline]: [def.name], [keys.status]: ['running'] });
 
   const outputs: Record<string, unknown> = {};
-  const context = (extra: Record<string, unknown> = {}) => ({
-    params: prepared.params,
-    steps: Object.fromEntries(
-      Object.entries(status.steps).map(([id, s]) => [id, { outputs: outputs[id] ?? null, status: s.state }]),
-    ),
-    run: { id: info.workflowId, attempt: info.attempt, startTime: status.startedAt },
-    ...extra,
-  });
+  // Expressions read a snapshot of every step; rebuilt only after a step settles (a 200-wide fan-out would
+  // otherwise rebuild it 200 times in one pass).
+  let snapshot: Record<string, unknown> | undefined;
+  const context = (extra: Record<string, unknown> = {}) => {
+    snapshot ??= {
+      params: prepared.params,
+      steps: Object.fromEntries(
+        Object.entries(status.steps).map(([id, s]) => [id, { outputs: outputs[id] ?? null, status: s.state }]),
+      ),
+      run: { id: info.workflowId, attempt: info.attempt, startTime: status.startedAt },
+    };
+    return { ...snapshot, ...extra };
+  };
+
+  // Readiness is re-checked only for the dependants of a step that settled, in definition order.
+  const order = Object.keys(def.steps);
+  const dependants = new Map<string, string[]>(order.map((id) => [id, []]));
+  for (const id of order) for (const n of needsOf(def, id)) dependants.get(n)?.push(id);
+  let dirty = new Set(order);
+  const settled = (id: string) => {
+    snapshot = undefined;
+    for (const d of dependants.get(id) ?? []) dirty.add(d);
+  };
+  const skip = (id: string) => {
+    status.steps[id].state = 'skipped';
+    settled(id);
+  };
 
   const compensations: Compensation[] = [];
   let failure: { error: unknown; step: string } | undefined;
@@ -117,6 +136,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
       }
       failure ??= { error: err, step: id };
     }
+    settled(id);
   };
 
   const runStep = async (id: string, step: Step): Promise<StepResult> => {
@@ -228,22 +248,27 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
   try {
     // The interpreter loop: start what is ready, wait for something to settle, repeat.
     for (;;) {
-      for (const id of blockedSteps(def, stateMap(status))) status.steps[id].state = 'skipped';
-      if (!failure) {
-        for (const id of readySteps(def, stateMap(status))) {
-          const step = def.steps[id];
-          if (step.if !== undefined && !truthy(resolve(step.if, context(), id))) {
-            status.steps[id].state = 'skipped';
-            continue;
-          }
-          const scope = new CancellationScope();
-          const promise = scope.run(() => execute(id, step)).finally(() => inFlight.delete(id));
-          inFlight.set(id, { promise, scope });
-        }
-        // A skip may have made more steps ready or blocked.
-        if (!inFlight.size && (readySteps(def, stateMap(status)).length || blockedSteps(def, stateMap(status)).length))
+      const candidates = order.filter((id) => dirty.has(id));
+      dirty = new Set();
+      for (const id of candidates) {
+        if (status.steps[id].state !== 'pending') continue;
+        const needs = needsOf(def, id).map((n) => status.steps[n].state);
+        if (needs.some((n) => BLOCKING_STATES.includes(n))) {
+          skip(id); // a need failed or was skipped: so is this step
           continue;
+        }
+        if (failure || !needs.every((n) => SUCCESS_STATES.includes(n))) continue;
+        const step = def.steps[id];
+        if (step.if !== undefined && !truthy(resolve(step.if, context(), id))) {
+          skip(id);
+          continue;
+        }
+        const scope = new CancellationScope();
+        const promise = scope.run(() => execute(id, step)).finally(() => inFlight.delete(id));
+        inFlight.set(id, { promise, scope });
       }
+      // A skip may have blocked more steps.
+      if (dirty.size && !inFlight.size) continue;
       if (!inFlight.size) break;
       await Promise.race([...inFlight.values()].map((f) => f.promise));
       if (failure) {
@@ -379,10 +404,6 @@ function resolve(value: unknown, ctx: Record<string, unknown>, where: string): u
 }
 
 const truthy = (v: unknown) => Boolean(v) && !(Array.isArray(v) && v.length === 0);
-
-function stateMap(status: RunStatus) {
-  return Object.fromEntries(Object.entries(status.steps).map(([id, s]) => [id, s.state]));
-}
 
 function summarize(outputs: unknown): string | undefined {
   if (outputs === undefined || outputs === null) return undefined;
