@@ -115,6 +115,14 @@ describe('GBDT determinism and resume', () => {
     expect(sha256(exportGbdtToOnnx(a))).not.toBe(sha256(exportGbdtToOnnx(c)));
   });
 
+  it('gives the same model on one thread and on two (large leaves in halves, one on a helper thread)', async () => {
+    const large = binaryDataset(70_000, 8);
+    const options = { ...params, numTrees: 4, seed: 3 };
+    const one = trainGbdtSync(large, { ...options, threads: 1 });
+    const two = await trainGbdt(large, { ...options, threads: 2 });
+    expect(JSON.stringify(two) === JSON.stringify(one)).toBe(true);
+  });
+
   it('resumes from a 10-tree checkpoint to the same 20-tree model as an uninterrupted run', () => {
     const full = trainGbdtSync(data, { ...params, numTrees: 20, seed: 11 });
     const first = trainGbdtSync(data, { ...params, numTrees: 10, seed: 11 });

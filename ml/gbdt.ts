@@ -115,6 +115,11 @@ export interface TrainGbdtOptions extends GbdtParams {
   onIteration?: (progress: IterationProgress) => void | Promise<void>;
   /** Checked between iterations; training rejects with the signal's reason once aborted. */
   signal?: AbortSignal;
+  /**
+   * Threads to train with: 1, or 2 (this one and a helper thread for large leaves). The model is
+   * the same either way. @default 2 on a machine with 2 or more cores, else 1
+   */
+  threads?: number;
 }
 
 const FeatureSchema = z.object({
@@ -370,7 +375,7 @@ export class GbdtTrainer {
 
   constructor(table: Table, options: TrainGbdtOptions) {
     // eslint-disable-next-line @typescript-eslint/no-unused-vars
-    const { label, features, valid, initModel, onIteration, signal, ...rest } = options;
+    const { label, features, valid, initModel, onIteration, signal, threads, ...rest } = options;
     this.params = GbdtParamsSchema.parse(rest);
     const p = this.params;
     const init = initModel ? GbdtModel.fromJSON(initModel) : null;
@@ -430,10 +435,18 @@ export class GbdtTrainer {
       : null;
 
     const layout = createHistogramLayout(this.mappers.map(totalBinCount));
-    this.learner = new TreeLearner(this.train.bins, this.train.numRows, layout, this.mappers, p);
     const K = this.objective.numOutputs;
-    this.grad = Array.from({ length: K }, () => new Float64Array(this.train.numRows));
-    this.hess = Array.from({ length: K }, () => new Float64Array(this.train.numRows));
+    this.learner = new TreeLearner(this.train.bins, this.train.numRows, layout, this.mappers, p, {
+      threads,
+      numOutputs: K,
+      scores: this.train.scores,
+      labels: this.train.labels,
+    });
+    // The learner holds the bins, scores, labels and gradients where its kernels work on them.
+    const { bins, scores, labels: trainLabels } = this.learner;
+    this.train = { ...this.train, bins, scores, labels: trainLabels };
+    this.grad = this.learner.grad;
+    this.hess = this.learner.hess;
     this.bag = new Int32Array(this.train.numRows);
     this.inBag = new Uint8Array(this.train.numRows);
     if (this.iteration >= p.numTrees) this.stopReason = 'numTrees';
@@ -450,6 +463,13 @@ export class GbdtTrainer {
       addBinnedTreeScores(compiled, bins, this.features.length, table.numRows, scores, K, t % K);
     });
     return { bins, labels, scores, numRows: table.numRows };
+  }
+
+  /** Fills grad / hess at the current training scores and returns the training loss there. */
+  private gradients(): number {
+    // The learner's compiled binary gradients are objective.ts's arithmetic to the bit, faster.
+    const compiled = this.objective.name === 'binary' ? this.learner.binaryGradients() : null;
+    return compiled ?? this.objective.gradients(this.train.scores, this.train.labels, this.grad, this.hess);
   }
 
   /** Boosting iterations completed. */
@@ -475,7 +495,7 @@ export class GbdtTrainer {
     const F = this.features.length;
     const it = this.iteration;
     const train = this.train;
-    if (!this.gradientsReady) this.objective.gradients(train.scores, train.labels, this.grad, this.hess);
+    if (!this.gradientsReady) this.gradients();
     this.gradientsReady = false;
 
     let bag: Int32Array | null = null;
@@ -505,7 +525,7 @@ export class GbdtTrainer {
       } else {
         used = Int32Array.from({ length: F }, (_, f) => f);
       }
-      const tree = this.learner.grow(this.grad[k], this.hess[k], bag, used);
+      const tree = this.learner.grow(k, bag, used);
       // Scores of class k can move now: every class's gradients of this iteration are computed.
       // Each score still receives the trees' values in tree order, as a resumed run adds them.
       this.learner.addToScores(tree.leafValue, train.scores, K, k);
@@ -539,11 +559,12 @@ export class GbdtTrainer {
       }
     }
     if (iteration >= p.numTrees) this.stopReason ??= 'numTrees';
+    if (this.done) this.close();
     // The next iteration's gradients come with the loss at the current scores in one pass.
     let trainLoss: number;
     if (this.done) trainLoss = this.objective.loss(train.scores, train.labels);
     else {
-      trainLoss = this.objective.gradients(train.scores, train.labels, this.grad, this.hess);
+      trainLoss = this.gradients();
       this.gradientsReady = true;
     }
     return {
@@ -555,6 +576,11 @@ export class GbdtTrainer {
       bestIteration: this.bestIteration,
       bestValidMetric: this.bestValidMetric,
     };
+  }
+
+  /** Stops the helper thread (training does when it finishes); `step()` still works afterwards. */
+  close(): void {
+    this.learner.close();
   }
 
   /**
@@ -600,22 +626,30 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
  */
 export async function trainGbdt(table: Table, options: TrainGbdtOptions): Promise<GbdtModel> {
   const trainer = new GbdtTrainer(table, options);
-  while (!trainer.done) {
-    options.signal?.throwIfAborted();
-    const progress = trainer.step();
-    if (options.onIteration) await options.onIteration({ ...progress, checkpoint: () => trainer.model().toJSON() });
-    await yieldToEventLoop();
+  try {
+    while (!trainer.done) {
+      options.signal?.throwIfAborted();
+      const progress = trainer.step();
+      if (options.onIteration) await options.onIteration({ ...progress, checkpoint: () => trainer.model().toJSON() });
+      await yieldToEventLoop();
+    }
+    return trainer.model();
+  } finally {
+    trainer.close();
   }
-  return trainer.model();
 }
 
 /** Synchronous `trainGbdt`: for scripts and tests. `onIteration` is called but not awaited. */
 export function trainGbdtSync(table: Table, options: TrainGbdtOptions): GbdtModel {
   const trainer = new GbdtTrainer(table, options);
-  while (!trainer.done) {
-    options.signal?.throwIfAborted();
-    const progress = trainer.step();
-    void options.onIteration?.({ ...progress, checkpoint: () => trainer.model().toJSON() });
+  try {
+    while (!trainer.done) {
+      options.signal?.throwIfAborted();
+      const progress = trainer.step();
+      void options.onIteration?.({ ...progress, checkpoint: () => trainer.model().toJSON() });
+    }
+    return trainer.model();
+  } finally {
+    trainer.close();
   }
-  return trainer.model();
 }

@@ -60,8 +60,8 @@ class FeatureReader {
   }
 }
 
-/** Rows scored per block: bounds the feature matrix's memory on large tables. */
-const BLOCK_ROWS = 65_536;
+/** Rows scored per block: their feature matrix stays in cache while every tree walks it. */
+const BLOCK_ROWS = 4096;
 
 /** Leaf reached by row `r` of a feature matrix. */
 export function treeLeaf(tree: Tree, X: Float64Array, F: number, r: number): number {
@@ -91,6 +91,80 @@ function includesSorted(sorted: readonly number[], x: number): boolean {
   return false;
 }
 
+/**
+ * A model's trees in flat typed arrays, what `predictRaw` walks: node n of every tree in one
+ * numbering, children as node indices (>= 0) or ~(leaf index) into `leafValue`, categorical sets
+ * as bitsets of codes. Routes every row as `treeLeaf` does.
+ */
+interface CompiledForest {
+  /** First node of each tree (its root), or ~(its only leaf) for a tree without splits. */
+  readonly root: Int32Array;
+  readonly feature: Int32Array;
+  readonly threshold: Float64Array;
+  readonly defaultLeft: Uint8Array;
+  readonly left: Int32Array;
+  readonly right: Int32Array;
+  /** Categorical nodes: first word of their bitset in `bits`, and its length in words; -1 at numeric nodes. */
+  readonly bitsStart: Int32Array;
+  readonly bitsWords: Int32Array;
+  readonly bits: Uint32Array;
+  readonly leafValue: Float64Array;
+}
+
+const compiledForests = new WeakMap<GbdtModel, CompiledForest>();
+
+function compileForest(model: GbdtModel): CompiledForest {
+  const cached = compiledForests.get(model);
+  if (cached) return cached;
+  const trees = model.trees;
+  const nodes = trees.reduce((sum, t) => sum + nodeCount(t), 0);
+  const leaves = trees.reduce((sum, t) => sum + t.leafValue.length, 0);
+  const words = trees.reduce(
+    (sum, t) => sum + t.categories.reduce((w, c) => w + (c && c.length ? (c[c.length - 1] >> 5) + 1 : 0), 0),
+    0,
+  );
+  const forest: CompiledForest = {
+    root: new Int32Array(trees.length),
+    feature: new Int32Array(nodes),
+    threshold: new Float64Array(nodes),
+    defaultLeft: new Uint8Array(nodes),
+    left: new Int32Array(nodes),
+    right: new Int32Array(nodes),
+    bitsStart: new Int32Array(nodes),
+    bitsWords: new Int32Array(nodes),
+    bits: new Uint32Array(words),
+    leafValue: new Float64Array(leaves),
+  };
+  let nodeBase = 0;
+  let leafBase = 0;
+  let word = 0;
+  const child = (c: number): number => (c >= 0 ? nodeBase + c : ~(leafBase + ~c));
+  trees.forEach((tree, t) => {
+    const count = nodeCount(tree);
+    forest.root[t] = count === 0 ? ~leafBase : nodeBase;
+    for (let i = 0; i < count; i++) {
+      const n = nodeBase + i;
+      forest.feature[n] = tree.feature[i];
+      forest.threshold[n] = tree.threshold[i];
+      forest.defaultLeft[n] = tree.defaultLeft[i] ? 1 : 0;
+      forest.left[n] = child(tree.left[i]);
+      forest.right[n] = child(tree.right[i]);
+      const categories = tree.categories[i];
+      forest.bitsStart[n] = categories ? word : -1;
+      if (categories && categories.length) {
+        for (const code of categories) forest.bits[word + (code >> 5)] |= 1 << (code & 31);
+        forest.bitsWords[n] = (categories[categories.length - 1] >> 5) + 1;
+        word += forest.bitsWords[n];
+      }
+    }
+    forest.leafValue.set(tree.leafValue, leafBase);
+    nodeBase += count;
+    leafBase += tree.leafValue.length;
+  });
+  compiledForests.set(model, forest);
+  return forest;
+}
+
 export interface PredictOptions {
   /** Use only the first this many boosting iterations. @default all */
   numIterations?: number;
@@ -112,17 +186,48 @@ export function predictRaw(model: GbdtModel, table: Table, options: PredictOptio
   const scores = new Float64Array(n * K);
   for (let r = 0; r < n; r++) for (let k = 0; k < K; k++) scores[r * K + k] = model.baseScore[k];
   const numTrees = Math.min(model.trees.length, (options.numIterations ?? Infinity) * K);
+  const forest = compileForest(model);
   for (let start = 0; start < n; start += BLOCK_ROWS) {
     const end = Math.min(n, start + BLOCK_ROWS);
     reader.read(start, end, X);
-    for (let t = 0; t < numTrees; t++) {
-      const tree = model.trees[t];
-      const k = t % K;
-      const values = tree.leafValue;
-      for (let r = start; r < end; r++) scores[r * K + k] += values[treeLeaf(tree, X, F, r - start)];
-    }
+    scoreBlock(forest, numTrees, X, F, end - start, scores, start, K);
   }
   return scores;
+}
+
+/** Adds trees [0, numTrees) to the scores of rows [0, rows) of X (rows start.. of scores), in tree order. */
+function scoreBlock(
+  forest: CompiledForest,
+  numTrees: number,
+  X: Float64Array,
+  F: number,
+  rows: number,
+  scores: Float64Array,
+  start: number,
+  K: number,
+): void {
+  const { root, feature, threshold, defaultLeft, left, right, bitsStart, bitsWords, bits, leafValue } = forest;
+  // Tree by tree over the block: one tree's nodes stay in cache while every row walks it.
+  for (let t = 0; t < numTrees; t++) {
+    const k = t % K;
+    for (let r = 0; r < rows; r++) {
+      const base = r * F;
+      let node = root[t];
+      while (node >= 0) {
+        const x = X[base + feature[node]];
+        const b = bitsStart[node];
+        let goLeft: boolean;
+        if (b < 0) goLeft = x <= threshold[node] || (x !== x && defaultLeft[node] === 1);
+        else {
+          // A code (integer, -1 when missing or unseen) is left iff its bit is set.
+          const w = x >> 5;
+          goLeft = x >= 0 && w < bitsWords[node] && (bits[b + w] & (1 << (x & 31))) !== 0;
+        }
+        node = goLeft ? left[node] : right[node];
+      }
+      scores[(start + r) * K + k] += leafValue[~node];
+    }
+  }
 }
 
 /**

@@ -16,12 +16,15 @@ import {
   type CategoricalBinMapper,
 } from './binning';
 import {
-  allocateHistogram,
-  buildHistogram,
-  clearHistogram,
+  addHistogram,
+  allocateFeatureHistogram,
+  expandHistogram,
+  HIST_STRIDE,
   subtractHistogram,
+  usedGroups,
   type HistogramLayout,
 } from './histogram';
+import { BUILD_LEFT, BUILD_NONE, BUILD_RIGHT, defaultThreads, PARALLEL_MIN_ROWS, RowKernels } from './learner-kernels';
 import {
   emptySplit,
   findCategoricalSplit,
@@ -65,15 +68,49 @@ export interface TreeConfig extends SplitConfig {
   readonly learningRate: number;
 }
 
+/** Rows per block of a row region (see `TreeLearner.grow`): whole cache lines of every row array. */
+const REGION_BLOCK = 256;
+
+export interface TreeLearnerOptions {
+  /** Threads to grow trees with: 1, or 2 (the calling thread and a helper). @default 2 if the machine has 2 cores */
+  threads?: number;
+  /** Outputs (trees per iteration) to hold gradients for. @default 1 */
+  numOutputs?: number;
+  /** Starting raw scores, row-major [numRows, numOutputs], for the learner to hold as `scores`. */
+  scores?: Float64Array;
+  /** Labels, for `binaryGradients`. */
+  labels?: Float64Array;
+  /** Run the hot loops as WebAssembly (false: JavaScript, the reference, for tests). @default true */
+  compiled?: boolean;
+}
+
 /**
  * Grows trees leaf-wise on one binned dataset. Allocates every buffer once; `grow` allocates
- * only the (small) tree it returns.
+ * only the (small) tree it returns. Call `close()` when done: it stops the helper thread.
  */
 export class TreeLearner {
+  /** The bins (row-major), as the learner holds them. */
+  readonly bins: Uint8Array;
+  /** Gradients and hessians per output: fill them, then `grow(k, ...)`. */
+  readonly grad: Float64Array[];
+  readonly hess: Float64Array[];
+  /** The raw scores and labels given as options (empty if not), as the learner holds them. */
+  readonly scores: Float64Array;
+  readonly labels: Float64Array;
+  private readonly kernels: RowKernels;
   private readonly rows: Int32Array;
-  private readonly scratch: Int32Array;
-  private readonly hists: (Float64Array | undefined)[];
-  private readonly leafStart: Int32Array;
+  /** Group histograms by leaf. */
+  private readonly hists: Float64Array[];
+  /** Feature histogram of the leaf whose split is being searched. */
+  private readonly featureHist: Float64Array;
+  /** Groups of the features in use for the tree being grown. */
+  private groups: Int32Array = new Int32Array(0);
+  /**
+   * The rows of leaf l: rows[segStart[2l] .. + segRows[2l]) in the first region and
+   * rows[segStart[2l+1] .. + segRows[2l+1]) in the second (see `grow`).
+   */
+  private readonly segStart: Int32Array;
+  private readonly segRows: Int32Array;
   private readonly leafRows: Int32Array;
   private readonly leafDepth: Int32Array;
   private readonly leafGrad: Float64Array;
@@ -82,22 +119,39 @@ export class TreeLearner {
   private readonly leafParent: Int32Array;
   private readonly leafIsLeft: Uint8Array;
   private readonly best: SplitInfo[];
-  private readonly goLeft = new Uint8Array(256);
   private numLeaves = 0;
 
   constructor(
-    private readonly bins: Uint8Array,
+    bins: Uint8Array,
     private readonly numRows: number,
     private readonly layout: HistogramLayout,
     private readonly mappers: readonly BinMapper[],
     private readonly cfg: TreeConfig,
+    options: TreeLearnerOptions = {},
   ) {
     const L = Math.max(2, cfg.numLeaves);
-    this.rows = new Int32Array(numRows);
-    this.scratch = new Int32Array(numRows);
-    // Allocated on first use: a leaf's histogram is 24 bytes per bin of every feature.
-    this.hists = new Array<Float64Array>(L);
-    this.leafStart = new Int32Array(L);
+    this.kernels = new RowKernels({
+      layout,
+      numRows,
+      bins,
+      numHistograms: L,
+      numOutputs: options.numOutputs ?? 1,
+      scores: options.scores,
+      labels: options.labels,
+      compiled: options.compiled,
+      threads: Math.max(1, Math.min(2, options.threads ?? defaultThreads())),
+      parallel: numRows >= PARALLEL_MIN_ROWS,
+    });
+    this.bins = this.kernels.bins;
+    this.grad = this.kernels.grad;
+    this.hess = this.kernels.hess;
+    this.scores = this.kernels.scores;
+    this.labels = this.kernels.labels;
+    this.rows = this.kernels.rows;
+    this.hists = [...this.kernels.hists];
+    this.featureHist = allocateFeatureHistogram(layout);
+    this.segStart = new Int32Array(2 * L);
+    this.segRows = new Int32Array(2 * L);
     this.leafRows = new Int32Array(L);
     this.leafDepth = new Int32Array(L);
     this.leafGrad = new Float64Array(L);
@@ -108,21 +162,36 @@ export class TreeLearner {
   }
 
   /**
-   * Grows one tree on the gradients of the rows in `bag` (all rows when null), considering the
-   * features in `used` (ascending). Categorical leaf sets are translated to category codes.
+   * Grows one tree on the gradients of output `k` (`grad[k]`, `hess[k]`) of the rows in `bag`
+   * (all rows when null), considering the features in `used` (ascending). Categorical leaf sets
+   * are translated to category codes.
    */
-  grow(grad: Float64Array, hess: Float64Array, bag: Int32Array | null, used: Int32Array): Tree {
+  grow(k: number, bag: Int32Array | null, used: Int32Array): Tree {
     const cfg = this.cfg;
+    const grad = this.grad[k];
+    const hess = this.hess[k];
     const n = bag ? bag.length : this.numRows;
-    if (bag) this.rows.set(bag);
-    else for (let i = 0; i < n; i++) this.rows[i] = i;
-
-    let g = 0;
-    let h = 0;
-    for (let i = 0; i < n; i++) {
-      const r = this.rows[i];
-      g += grad[r];
-      h += hess[r];
+    // Large row sets live in two regions, each partitioned on its own for good: a leaf has a part
+    // in each, and the helper thread takes the second parts of large leaves (and keeps them in its
+    // cache). The regions take alternate blocks of rows, so that every leaf's parts are about equal
+    // even in sorted data. A leaf's histogram is always its first part's plus its second part's,
+    // with or without the helper, so models do not depend on the machine.
+    const rows = this.rows;
+    let half = n;
+    if (n < PARALLEL_MIN_ROWS) for (let i = 0; i < n; i++) rows[i] = bag ? bag[i] : i;
+    else {
+      const blocks = Math.ceil(n / REGION_BLOCK);
+      // Region 0 has the even blocks; the last block is partial, and region 0's if their count is odd.
+      half = Math.ceil(blocks / 2) * REGION_BLOCK - (blocks % 2 === 1 ? blocks * REGION_BLOCK - n : 0);
+      const at = [0, half];
+      for (let b = 0; b < blocks; b++) {
+        const region = b & 1;
+        const end = Math.min(n, (b + 1) * REGION_BLOCK);
+        let to = at[region];
+        if (bag) for (let i = b * REGION_BLOCK; i < end; i++) rows[to++] = bag[i];
+        else for (let i = b * REGION_BLOCK; i < end; i++) rows[to++] = i;
+        at[region] = to;
+      }
     }
     const tree: Tree = {
       feature: [],
@@ -136,15 +205,31 @@ export class TreeLearner {
       leafValue: [],
       leafCount: [],
     };
-    this.leafStart[0] = 0;
+    this.segStart[0] = 0;
+    this.segRows[0] = half;
+    this.segStart[1] = half;
+    this.segRows[1] = n - half;
     this.leafRows[0] = n;
+    this.groups = usedGroups(this.layout, used);
+    this.kernels.setGroups(this.groups);
+    this.buildRootHistogram(this.hists[0], grad, hess);
+    // The root's sums: every row is in one cell of each group, so the first group's cells add up to them.
+    let g = 0;
+    let h = 0;
+    const g0 = this.groups[0];
+    const hist = this.hists[0];
+    for (
+      let c = this.layout.groupOffsets[g0] * HIST_STRIDE;
+      c < this.layout.groupOffsets[g0 + 1] * HIST_STRIDE;
+      c += HIST_STRIDE
+    ) {
+      g += hist[c];
+      h += hist[c + 1];
+    }
     this.leafDepth[0] = 0;
     this.leafGrad[0] = g;
     this.leafHess[0] = h;
     this.leafParent[0] = -1;
-    this.hists[0] ??= allocateHistogram(this.layout);
-    clearHistogram(this.hists[0], this.layout, used);
-    buildHistogram(this.hists[0], this.layout, this.bins, used, this.rows, 0, n, grad, hess);
     this.findBestSplit(0, used);
 
     let numLeaves = 1;
@@ -177,18 +262,101 @@ export class TreeLearner {
    * tree. Rows outside the bag must be scored by walking the tree.
    */
   addToScores(leafValue: readonly number[], scores: Float64Array, numOutputs: number, k: number): void {
-    const rows = this.rows;
     for (let l = 0; l < this.numLeaves; l++) {
-      const value = leafValue[l];
-      const end = this.leafStart[l] + this.leafRows[l];
-      for (let i = this.leafStart[l]; i < end; i++) scores[rows[i] * numOutputs + k] += value;
+      for (let s = 2 * l; s <= 2 * l + 1; s++) {
+        const start = this.segStart[s];
+        this.kernels.addToScores(scores, numOutputs, k, start, start + this.segRows[s], leafValue[l]);
+      }
     }
   }
 
-  /** Whether a leaf may be split at all (its histogram is worth building). */
-  private canSplit(leaf: number): boolean {
+  /**
+   * Fills grad[0] and hess[0] with the binary objective's gradients at `scores` (given as an
+   * option, with `labels`) and returns the mean log loss: objective.ts's arithmetic to the bit,
+   * compiled and in halves. Null if the learner cannot (then use objective.ts).
+   */
+  binaryGradients(): number | null {
+    return this.kernels.binaryGradients();
+  }
+
+  /** Stops the helper thread, if any; the learner still works afterwards, on one thread. */
+  close(): void {
+    this.kernels.close();
+  }
+
+  /** hist ← the root's histogram: its first part's, plus its second part's if it has one. */
+  private buildRootHistogram(hist: Float64Array, grad: Float64Array, hess: Float64Array) {
+    const { kernels, segStart, segRows } = this;
+    const [start0, end0, start1, end1] = [segStart[0], segStart[0] + segRows[0], segStart[1], segStart[1] + segRows[1]];
+    const handedOff =
+      this.leafRows[0] >= PARALLEL_MIN_ROWS && end1 > start1 && kernels.handOffHistogram(start1, end1, grad, hess);
+    kernels.histogram(hist, start0, end0, grad, hess);
+    if (end1 === start1) return;
+    if (!handedOff || kernels.awaitHelper() === null) kernels.histogram(kernels.halfHist, start1, end1, grad, hess);
+    addHistogram(hist, kernels.halfHist, this.layout, this.groups);
+  }
+
+  /**
+   * Splits the rows of `leaf` by the goLeft table on feature f, each part in place (left rows
+   * first, order kept on both sides): the left child keeps `leaf`'s place, the right child gets
+   * `newLeaf`'s. Unless `build` is BUILD_NONE, builds into `hist` the histogram of the left or
+   * right rows (first part's plus second part's). A large leaf's second part goes to the helper
+   * thread when there is one. Returns the number of left rows.
+   */
+  private partitionAndBuild(
+    leaf: number,
+    newLeaf: number,
+    f: number,
+    build: number,
+    hist: Float64Array,
+    grad: Float64Array,
+    hess: Float64Array,
+  ): number {
+    const { kernels, segStart, segRows } = this;
+    const [s0, s1] = [2 * leaf, 2 * leaf + 1];
+    const [start0, end0, start1, end1] = [
+      segStart[s0],
+      segStart[s0] + segRows[s0],
+      segStart[s1],
+      segStart[s1] + segRows[s1],
+    ];
+    const handedOff =
+      this.leafRows[leaf] >= PARALLEL_MIN_ROWS &&
+      end1 > start1 &&
+      kernels.handOffSplit(f, build, start1, end1, grad, hess);
+    const nl0 = kernels.partition(f, start0, end0);
+    if (build === BUILD_LEFT) kernels.histogram(hist, start0, start0 + nl0, grad, hess);
+    if (build === BUILD_RIGHT) kernels.histogram(hist, start0 + nl0, end0, grad, hess);
+    let nl1 = 0;
+    if (end1 > start1) {
+      const helped = handedOff ? kernels.awaitHelper() : null;
+      if (helped !== null) nl1 = helped;
+      else {
+        nl1 = kernels.partition(f, start1, end1);
+        if (build === BUILD_LEFT) kernels.histogram(kernels.halfHist, start1, start1 + nl1, grad, hess);
+        if (build === BUILD_RIGHT) kernels.histogram(kernels.halfHist, start1 + nl1, end1, grad, hess);
+      }
+      if (build !== BUILD_NONE) addHistogram(hist, kernels.halfHist, this.layout, this.groups);
+    }
+    const [n0, n1] = [2 * newLeaf, 2 * newLeaf + 1];
+    segStart[n0] = start0 + nl0;
+    segRows[n0] = end0 - start0 - nl0;
+    segRows[s0] = nl0;
+    segStart[n1] = start1 + nl1;
+    segRows[n1] = end1 - start1 - nl1;
+    segRows[s1] = nl1;
+    return nl0 + nl1;
+  }
+
+  /** Whether a leaf with this many rows at this depth may be split (its histogram is worth building). */
+  private splittable(rows: number, depth: number): boolean {
     const cfg = this.cfg;
-    return this.leafRows[leaf] >= 2 * cfg.minDataInLeaf && (cfg.maxDepth <= 0 || this.leafDepth[leaf] < cfg.maxDepth);
+    return rows >= 2 * cfg.minDataInLeaf && (cfg.maxDepth <= 0 || depth < cfg.maxDepth);
+  }
+
+  /** Whether a leaf may be split at all. */
+  private canSplit(leaf: number): boolean {
+    return this.splittable(this.leafRows[leaf], this.leafDepth[leaf]);
   }
 
   private findBestSplit(leaf: number, used: Int32Array): void {
@@ -197,7 +365,8 @@ export class TreeLearner {
     Object.assign(best, emptySplit());
     if (!this.canSplit(leaf)) return;
     const sums = { grad: this.leafGrad[leaf], hess: this.leafHess[leaf], count: this.leafRows[leaf] };
-    const hist = this.hists[leaf]!;
+    const hist = this.featureHist;
+    expandHistogram(this.hists[leaf], this.layout, used, hist);
     const offsets = this.layout.featureOffsets;
     for (let j = 0; j < used.length; j++) {
       const f = used[j];
@@ -236,62 +405,42 @@ export class TreeLearner {
       else tree.right[parent] = node;
     }
 
-    // Stable partition of the leaf's rows: left rows first, order kept on both sides.
-    const goLeft = this.goLeft;
-    fillGoLeft(goLeft, mapper, s);
-    const F = this.layout.numFeatures;
-    const f = s.feature;
-    const start = this.leafStart[leaf];
-    const end = start + this.leafRows[leaf];
-    const rows = this.rows;
-    const scratch = this.scratch;
-    const bins = this.bins;
-    let nl = start;
-    let nr = 0;
-    // Branch-free: the side a row goes to is a coin flip the CPU cannot predict.
-    for (let i = start; i < end; i++) {
-      const r = rows[i];
-      const isLeft = goLeft[bins[r * F + f]];
-      rows[nl] = r;
-      scratch[nr] = r;
-      nl += isLeft;
-      nr += 1 - isLeft;
-    }
-    rows.set(scratch.subarray(0, nr), nl);
-    const leftCount = nl - start;
-
+    // Subtraction trick: build the smaller child, the larger is parent − smaller. The split's
+    // counts are exact, so the smaller side is known before the rows move, and its histogram is
+    // built as they do. The parent's histogram lives in hists[leaf]; the smaller child's is built
+    // in hists[newLeaf], and the two swap if the smaller child is the left one. Children that
+    // will never split need no histogram.
     const depth = this.leafDepth[leaf] + 1;
+    const last = newLeaf + 1 >= this.cfg.numLeaves;
+    const leftSmaller = s.leftCount <= s.rightCount;
+    const smallSplits = !last && this.splittable(Math.min(s.leftCount, s.rightCount), depth);
+    const largeSplits = !last && this.splittable(Math.max(s.leftCount, s.rightCount), depth);
+    const build = !(smallSplits || largeSplits) ? BUILD_NONE : leftSmaller ? BUILD_LEFT : BUILD_RIGHT;
+    const parentHist = this.hists[leaf];
+    const smallHist = this.hists[newLeaf];
+
+    fillGoLeft(this.kernels.goLeft, mapper, s);
+    const total = this.leafRows[leaf];
+    const leftCount = this.partitionAndBuild(leaf, newLeaf, s.feature, build, smallHist, grad, hess);
+    if (leftCount !== s.leftCount) throw new Error(`a split of ${s.leftCount} rows to the left moved ${leftCount}`);
+
     this.leafRows[leaf] = leftCount;
     this.leafGrad[leaf] = s.leftGrad;
     this.leafHess[leaf] = s.leftHess;
     this.leafDepth[leaf] = depth;
     this.leafParent[leaf] = node;
     this.leafIsLeft[leaf] = 1;
-    this.leafStart[newLeaf] = nl;
-    this.leafRows[newLeaf] = nr;
+    this.leafRows[newLeaf] = total - leftCount;
     this.leafGrad[newLeaf] = s.rightGrad;
     this.leafHess[newLeaf] = s.rightHess;
     this.leafDepth[newLeaf] = depth;
     this.leafParent[newLeaf] = node;
     this.leafIsLeft[newLeaf] = 0;
 
-    // Subtraction trick: build the smaller child, the larger is parent − smaller. The parent's
-    // histogram lives in hists[leaf]; the smaller child's is built in hists[newLeaf], and the two
-    // swap if the smaller child is the left one. Children that will never split need no histogram.
-    const last = newLeaf + 1 >= this.cfg.numLeaves;
-    const leftSmaller = leftCount <= nr;
-    const small = leftSmaller ? leaf : newLeaf;
-    const smallSplits = !last && this.canSplit(small);
-    const largeSplits = !last && this.canSplit(leftSmaller ? newLeaf : leaf);
-    if (smallSplits || largeSplits) {
-      const parentHist = this.hists[leaf]!;
-      const otherHist = (this.hists[newLeaf] ??= allocateHistogram(this.layout));
-      clearHistogram(otherHist, this.layout, used);
-      const from = this.leafStart[small];
-      buildHistogram(otherHist, this.layout, this.bins, used, rows, from, from + this.leafRows[small], grad, hess);
-      if (largeSplits) subtractHistogram(parentHist, otherHist, this.layout, used);
+    if (build !== BUILD_NONE) {
+      if (largeSplits) subtractHistogram(parentHist, smallHist, this.layout, this.groups);
       if (leftSmaller) {
-        this.hists[leaf] = otherHist;
+        this.hists[leaf] = smallHist;
         this.hists[newLeaf] = parentHist;
       }
     }

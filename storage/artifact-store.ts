@@ -22,6 +22,8 @@ export interface ArtifactStore {
   /** `undefined` when the key does not exist. */
   tryGet(key: string): Promise<Buffer | undefined>;
   exists(key: string): Promise<boolean>;
+  /** Keys under `prefix` (recursively), in lexicographic order; with `startAfter`, only the keys after it. */
+  list(prefix: string, opts?: { startAfter?: string }): Promise<string[]>;
   uri(key: string): string;
 }
 
@@ -83,6 +85,15 @@ export class S3ArtifactStore implements ArtifactStore {
       if (isNotFound(err)) return false;
       throw err;
     }
+  }
+
+  async list(prefix: string, opts: { startAfter?: string } = {}): Promise<string[]> {
+    return this.wrap(`list ${prefix}`, async () => {
+      const keys: string[] = [];
+      const stream = this.client.listObjectsV2(this.bucket, prefix, true, opts.startAfter ?? '');
+      for await (const item of stream as AsyncIterable<{ name?: string }>) if (item.name) keys.push(item.name);
+      return keys.sort();
+    });
   }
 
   private async wrap<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -150,5 +161,23 @@ export class FileArtifactStore implements ArtifactStore {
       () => true,
       () => false,
     );
+  }
+
+  async list(prefix: string, opts: { startAfter?: string } = {}): Promise<string[]> {
+    const root = path.resolve(this.root);
+    const keys: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      const entries = await fs.promises.readdir(dir, { withFileTypes: true }).catch((err: unknown) => {
+        if (isNotFound(err)) return [];
+        throw err;
+      });
+      for (const entry of entries) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) await walk(full);
+        else if (!entry.name.endsWith('.tmp')) keys.push(path.relative(root, full).split(path.sep).join('/'));
+      }
+    };
+    await walk(root);
+    return keys.filter((k) => k.startsWith(prefix) && (opts.startAfter === undefined || k > opts.startAfter)).sort();
   }
 }

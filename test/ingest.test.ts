@@ -47,6 +47,7 @@ class CountingStore {
       get: (key) => this.inner.get(key),
       tryGet: (key) => this.inner.tryGet(key),
       exists: (key) => this.inner.exists(key),
+      list: (prefix, opts) => this.inner.list(prefix, opts),
       uri: (key) => this.inner.uri(key),
     };
   }
