@@ -1,6 +1,7 @@
 import { createSystemActivities, type WorkerIdentity } from './system';
 import { createRunStepActivities } from './run-step';
 import { createPrepareActivities } from './prepare';
+import { createMonitorActivities } from './monitor';
 import type { ArtifactStore } from '../storage/artifact-store';
 import type { ModelRegistry } from '../storage/registry';
 import type { GpuSlots } from '../workers/gpu';
@@ -21,6 +22,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createSystemActivities(deps),
   ...createPrepareActivities(deps),
   ...createRunStepActivities({ ...deps, gpuQueue: deps.queues.gpu }),
+  ...createMonitorActivities(deps),
 });
 
 export type Activities = ReturnType<typeof createActivities>;

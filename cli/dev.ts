@@ -8,6 +8,11 @@ import { assertPortsFree } from './ports';
 import { startApiService, type ApiService } from './api';
 import { applyObjectCreatedNotifications, minioHookUrl, minioWebhookEnv } from '../triggers/minio-notifications';
 import { createS3Client } from '../storage/s3-client';
+import { S3ArtifactStore } from '../storage/artifact-store';
+import { createModelRegistry } from '../storage/registry';
+import { startServing, type ServingInstance } from '../serving';
+import { MlpipeClient } from '../client/mlpipe-client';
+import { runDemo } from './demo';
 
 export interface DevOptions {
   temporalPort: number;
@@ -17,8 +22,12 @@ export interface DevOptions {
   minioConsolePort: number;
   /** mlpipe's HTTP API (runs, MinIO new-data webhook). */
   apiPort: number;
+  /** Model serving (OIP v2 + /v1 predict). */
+  servePort: number;
   /** Do not start workers (only the services). */
   workers: boolean;
+  /** Once everything is up, run the lifecycle demo on the flights data (`npm start`). */
+  demo?: boolean;
 }
 
 /**
@@ -32,11 +41,17 @@ export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig
   let stack: EmbeddedStack | undefined;
   let running: RunningWorkers | undefined;
   let api: ApiService | undefined;
+  let serving: ServingInstance | undefined;
+  let demoClient: MlpipeClient | undefined;
+  const demoAbort = new AbortController();
   let stopping = false;
 
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    demoAbort.abort();
+    await demoClient?.close().catch(() => {});
+    await serving?.close();
     await api?.close();
     say(dim('stopping workers (in-flight tasks finish or go back to the queue)...'));
     await running?.shutdown();
@@ -49,7 +64,10 @@ export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig
   process.once('SIGTERM', () => void stopAll(0));
 
   try {
-    await assertPortsFree([{ host: '127.0.0.1', port: opts.apiPort, what: 'mlpipe API', change: '--api-port' }]);
+    await assertPortsFree([
+      { host: '127.0.0.1', port: opts.apiPort, what: 'mlpipe API', change: '--api-port' },
+      { host: '127.0.0.1', port: opts.servePort, what: 'model serving', change: '--serve-port' },
+    ]);
     // New objects in the embedded MinIO reach the API's webhook, which starts pipelines declaring `on.objectCreated`.
     const webhookToken = config.api.webhookToken ?? randomBytes(24).toString('base64url');
     stack = await startEmbeddedStack({
@@ -105,6 +123,14 @@ export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig
       });
     }
 
+    const s3Client = createS3Client({ ...config.s3, endpoint: s3 });
+    serving = await startServing({
+      store: new S3ArtifactStore(s3Client, config.s3.bucket, s3),
+      registry: createModelRegistry({ client: s3Client, bucket: config.s3.bucket, endpoint: s3 }),
+      port: opts.servePort,
+      host: '127.0.0.1',
+    });
+
     say('');
     say(`  ${bold('Temporal')}     ${address}${config.temporal.address ? dim(' (external)') : ''}`);
     if (uiUrl) say(`  ${bold('Temporal UI')}  ${cyan(uiUrl)}`);
@@ -113,12 +139,27 @@ export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig
     say(
       `  ${bold('mlpipe API')}   ${api.server.url}${config.api.tokens.length ? '' : dim(' (set MLPIPE_API_TOKENS to use /v1)')}`,
     );
+    say(
+      `  ${bold('Serving')}      ${serving.url}  ${dim('(OIP v2 /v2/models/<name>/infer, /v1/models/<name>/predict, /metrics)')}`,
+    );
     if (running) {
       const q = config.queues;
       say(`  ${bold('Workers')}      orchestrator (${q.workflows}), cpu (${q.cpu}), gpu (${q.gpu})`);
     }
     say('');
     say(green('ready.') + dim(' Ctrl-C stops everything.'));
+    if (opts.demo) {
+      demoClient = await MlpipeClient.connect({ address, config });
+      void runDemo({
+        mlpipe: demoClient,
+        registry: createModelRegistry({ client: s3Client, bucket: config.s3.bucket, endpoint: s3 }),
+        servingUrl: serving.url,
+        uiUrl,
+        signal: demoAbort.signal,
+      }).catch((err: Error) => {
+        if (!stopping) say(red(`demo: ${err.message}`));
+      });
+    }
 
     const crashed = await Promise.race([
       stack.unexpectedExit.then((e) => `${e.name} exited unexpectedly (code ${e.code ?? e.signal}):\n${e.tail}`),

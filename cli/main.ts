@@ -12,6 +12,8 @@ import { registerModelCommands } from './models';
 import { registerApiCommands } from './api';
 import { registerRunsListCommand } from './runs-list';
 import { registerScheduleCommands } from './schedules';
+import { registerReplayCommand } from './replay-command';
+import { registerServeCommand } from './serve';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -45,12 +47,23 @@ MLPIPE_S3_BUCKET, MLPIPE_HOME, ... (see README.md).`,
     .option('--minio-port <port>', 'MinIO S3 API port', int('--minio-port'), 9000)
     .option('--minio-console-port <port>', 'MinIO console port', int('--minio-console-port'), 9001)
     .option('--api-port <port>', 'mlpipe HTTP API port (runs, new-data webhook)', int('--api-port'), 8090)
+    .addOption(
+      new Option('--serve-port <port>', 'model serving port')
+        .argParser(int('--serve-port'))
+        .env('MLPIPE_SERVE_PORT')
+        .default(8080),
+    )
     .option('--no-workers', 'start only the services, no workers')
+    .option(
+      '--demo',
+      'then run the lifecycle demo on the flights data: train, deploy, replay traffic, drift, retrain, rollback',
+    )
     .addHelpText(
       'after',
       `
 Examples:
   $ mlpipe dev                         # build what is missing, start everything, Ctrl-C stops it
+  $ mlpipe dev --demo                  # the same, then the whole model lifecycle on the flights data (npm start)
   $ TEMPORAL_ADDRESS=temporal:7233 mlpipe dev   # use an existing Temporal; only MinIO + workers start`,
     )
     .action(async (o) => {
@@ -61,7 +74,9 @@ Examples:
         minioPort: o.minioPort,
         minioConsolePort: o.minioConsolePort,
         apiPort: o.apiPort,
+        servePort: o.servePort,
         workers: o.workers,
+        demo: Boolean(o.demo),
       });
     });
 
@@ -160,6 +175,8 @@ Examples:
   registerApiCommands(program);
   registerRunsListCommand(program);
   registerScheduleCommands(program);
+  registerReplayCommand(program);
+  registerServeCommand(program);
 
   return program;
 }

@@ -138,11 +138,7 @@ export class MlpipeClient {
         // An idempotency key must never start a second run, even after the first one has ended.
         ...(opts.idempotencyKey ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
         args: [input],
-        searchAttributes: {
-          MlpipePipeline: [pipeline],
-          MlpipeStatus: ['running'],
-          MlpipeTrigger: [opts.trigger ?? 'api'],
-        },
+        searchAttributes: runSearchAttributes(pipeline, opts.trigger ?? 'api'),
       });
       return new RunHandle(runId, handle);
     } catch (err) {
@@ -181,6 +177,13 @@ export class MlpipeClient {
     await this.connection.close();
   }
 }
+
+/** Search attributes of a new pipeline run, as every starter sets them (the Web UI and `mlpipe runs list` filter on them). */
+export const runSearchAttributes = (pipeline: string, trigger: string) => ({
+  MlpipePipeline: [pipeline],
+  MlpipeStatus: ['running'],
+  MlpipeTrigger: [trigger],
+});
 
 function newRunId(pipeline: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');

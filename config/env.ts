@@ -98,6 +98,17 @@ export const EnvSchema = z.object({
   MLPIPE_UI_PORT: port.default(8233),
   /** @default 8080 */
   MLPIPE_SERVE_PORT: port.default(8080),
+  /** How often `mlpipe serve` re-reads the registry aliases and the traffic config, in ms. @default 1000 */
+  MLPIPE_SERVE_POLL_MS: z.coerce.number().int().min(50).max(600_000).default(1000),
+  /** Largest inference request body in bytes (refused with 413 while streaming). @default 1048576 */
+  MLPIPE_SERVE_MAX_BODY: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 ** 3)
+    .default(1024 * 1024),
+  /** Most rows per inference request (and labels per feedback request). @default 1000 */
+  MLPIPE_SERVE_MAX_ROWS: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   /** Bearer tokens of the HTTP API (`mlpipe api`) and what each may start: `tok1:*,tok2:flights-delay|hello`. */
   MLPIPE_API_TOKENS: apiTokens.optional(),
   /** Token MinIO sends (`Authorization: Bearer ...`) on bucket notifications to `POST /v1/hooks/minio`. */
@@ -135,6 +146,8 @@ export interface MlpipeConfig {
   gpuCpuFallback: boolean;
   uiPort: number;
   servePort: number;
+  /** `mlpipe serve`: poll interval, body and row limits. */
+  serve: { pollMs: number; maxBodyBytes: number; maxRows: number };
   logLevel: Env['MLPIPE_LOG_LEVEL'];
   /** HTTP API credentials; never logged. */
   api: { tokens: ApiTokenGrant[]; webhookToken?: string };
@@ -201,6 +214,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     gpuCpuFallback: e.MLPIPE_GPU_CPU_FALLBACK,
     uiPort: e.MLPIPE_UI_PORT,
     servePort: e.MLPIPE_SERVE_PORT,
+    serve: { pollMs: e.MLPIPE_SERVE_POLL_MS, maxBodyBytes: e.MLPIPE_SERVE_MAX_BODY, maxRows: e.MLPIPE_SERVE_MAX_ROWS },
     logLevel: e.MLPIPE_LOG_LEVEL,
     api: { tokens: e.MLPIPE_API_TOKENS ?? [], webhookToken: e.MLPIPE_WEBHOOK_TOKEN },
   };

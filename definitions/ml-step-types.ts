@@ -98,3 +98,54 @@ registerStepType('model.resolve', {
   withSchema: z.object({ name: z.string(), alias: z.string() }).strict(),
   defaultQueue: 'cpu',
 });
+
+registerStepType('deploy', {
+  description: 'Promotes a version to production (direct, shadow or canary) and smoke-tests every serving instance',
+  withSchema: z
+    .object({
+      name: z.string(),
+      version: z.union([z.number(), z.string()]),
+      strategy: z.enum(['direct', 'shadow', 'canary']).optional(),
+      smoke: ref.nullable().optional(),
+      smokeTolerance: z.number().optional(),
+      waitTimeout: z.union([z.string(), z.number()]).optional(),
+      minInstances: z.number().int().nonnegative().optional(),
+      reason: z.string().optional(),
+      canary: z
+        .object({
+          share: z.unknown(),
+          soak: z.unknown(),
+          minRequests: z.unknown(),
+          maxErrorRateIncrease: z.unknown(),
+          maxLatencyRatio: z.unknown(),
+          maxQualityDrop: z.unknown(),
+          minLabels: z.unknown(),
+          qualityMetric: z.unknown(),
+        })
+        .partial()
+        .strict()
+        .optional(),
+      shadow: z
+        .object({
+          soak: z.unknown(),
+          minCompared: z.unknown(),
+          minAgreement: z.unknown(),
+          tolerance: z.unknown(),
+          maxErrorRateIncrease: z.unknown(),
+        })
+        .partial()
+        .strict()
+        .optional(),
+      monitor: z.record(z.string(), z.unknown()).optional(),
+    })
+    .strict(),
+  defaultQueue: 'cpu',
+});
+
+registerStepType('deploy.rollback', {
+  description: "Puts production back on a version (deploy's rollback), resets traffic and waits for serving",
+  withSchema: z
+    .object({ name: z.string(), restore: z.unknown(), waitTimeout: z.union([z.string(), z.number()]).optional() })
+    .strict(),
+  defaultQueue: 'cpu',
+});

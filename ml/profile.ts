@@ -3,6 +3,7 @@
  * edges, so monitoring can bin live data into the same bins ({@link histogramCounts}) and compare distributions
  * (PSI) against the training data.
  */
+import { createRng } from './random';
 import type { Table } from './table';
 
 export const PROFILE_QUANTILES = { p1: 0.01, p5: 0.05, p25: 0.25, p50: 0.5, p75: 0.75, p95: 0.95, p99: 0.99 } as const;
@@ -22,6 +23,11 @@ export interface NumericProfile {
   std: number;
   quantiles: Record<QuantileName, number>;
   histogram: Histogram;
+  /**
+   * A seeded uniform sample (reservoir) of up to {@link ProfileOptions.sampleSize} present values, ascending: the
+   * reference sample of the Kolmogorov–Smirnov drift test (ml/drift.ts). Absent in profiles written before it existed.
+   */
+  sample?: number[];
 }
 
 export interface CategoricalProfile {
@@ -60,6 +66,10 @@ export interface ProfileOptions {
   bins?: number;
   /** Categories listed per categorical column. @default 20 */
   topCategories?: number;
+  /** Values kept per numeric column as the reference sample for drift tests (0 = none). @default 10000 */
+  sampleSize?: number;
+  /** Seed of the reservoir sample. @default 0 */
+  seed?: number;
 }
 
 /**
@@ -72,6 +82,7 @@ export interface ProfileOptions {
 export function profileTable(table: Table, opts: ProfileOptions = {}): TableProfile {
   const bins = opts.bins ?? 20;
   const topCategories = opts.topCategories ?? 20;
+  const sampleSize = opts.sampleSize ?? DEFAULT_SAMPLE_SIZE;
   const n = table.numRows;
   const columns = table.columns.map((column): ColumnProfile => {
     const type = opts.types?.[column.name] ?? column.kind;
@@ -98,7 +109,7 @@ export function profileTable(table: Table, opts: ProfileOptions = {}): TableProf
         categorical: { distinct: order.length, top, otherCount: n - nulls - listed },
       };
     }
-    const numeric = numericProfile(column.values, bins);
+    const numeric = numericProfile(column.values, bins, sampleSize, opts.seed ?? 0);
     const nulls = n - (numeric?.count ?? 0);
     const profile: ColumnProfile = { name: column.name, type, count: n - nulls, nulls, nullShare: n ? nulls / n : 0 };
     if (numeric) {
@@ -113,11 +124,40 @@ export function profileTable(table: Table, opts: ProfileOptions = {}): TableProf
   return { rows: n, columns };
 }
 
+/** Reference sample per numeric column: enough for KS to resolve differences of ~0.02. */
+export const DEFAULT_SAMPLE_SIZE = 10_000;
+
+/**
+ * A uniform sample of `size` present values (reservoir sampling, Algorithm R, seeded), ascending. Deterministic for
+ * a given seed.
+ */
+export function reservoirSample(values: ArrayLike<number>, size: number, seed: number): number[] {
+  const rng = createRng(seed);
+  const kept = new Float64Array(size);
+  let seen = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v !== v) continue;
+    if (seen < size) kept[seen] = v;
+    else {
+      const j = rng.nextInt(seen + 1);
+      if (j < size) kept[j] = v;
+    }
+    seen++;
+  }
+  return Array.from(kept.subarray(0, Math.min(seen, size)).sort());
+}
+
 /** Integer columns spanning at most this many values are counted instead of sorted. */
 const MAX_COUNTED_SPAN = 1 << 20;
 
 /** Statistics of the non-missing values, or undefined when there are none. */
-function numericProfile(values: Float64Array, bins: number): { count: number; profile: NumericProfile } | undefined {
+function numericProfile(
+  values: Float64Array,
+  bins: number,
+  sampleSize: number,
+  seed: number,
+): { count: number; profile: NumericProfile } | undefined {
   let count = 0;
   let sum = 0;
   let min = Infinity;
@@ -188,10 +228,16 @@ function numericProfile(values: Float64Array, bins: number): { count: number; pr
   const quantiles = Object.fromEntries(
     Object.entries(PROFILE_QUANTILES).map(([name, q]) => [name, quantile(q)]),
   ) as Record<QuantileName, number>;
-  return {
-    count,
-    profile: { min, max, mean, std: Math.sqrt(squares / count), quantiles, histogram: { edges, counts } },
+  const profile: NumericProfile = {
+    min,
+    max,
+    mean,
+    std: Math.sqrt(squares / count),
+    quantiles,
+    histogram: { edges, counts },
   };
+  if (sampleSize > 0) profile.sample = reservoirSample(values, sampleSize, seed);
+  return { count, profile };
 }
 
 /** Quantile `q` of ascending values, interpolating linearly between neighbours (R type 7, numpy's default). */

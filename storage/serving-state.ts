@@ -61,6 +61,8 @@ export const InstanceReportSchema = z.object({
   url: z.string(),
   startedAt: z.string(),
   updatedAt: z.string(),
+  /** Set by the last report of an instance that shut down cleanly: it is no longer live. */
+  stoppedAt: z.string().optional(),
   models: z.record(
     z.string(),
     z.object({
@@ -100,7 +102,10 @@ export async function writeInstanceReport(store: ArtifactStore, report: Instance
   await store.put(instanceKey(report.instanceId), JSON.stringify(report), { contentType: 'application/json' });
 }
 
-/** Reports of the instances alive now (report younger than {@link INSTANCE_STALE_MS}); unreadable reports are skipped. */
+/**
+ * Reports of the instances alive now (report younger than {@link INSTANCE_STALE_MS}, not stopped); unreadable
+ * reports are skipped.
+ */
 export async function liveInstances(store: ArtifactStore, now = Date.now()): Promise<InstanceReport[]> {
   const keys = await store.list(INSTANCE_PREFIX);
   const reports = await Promise.all(
@@ -115,5 +120,7 @@ export async function liveInstances(store: ArtifactStore, now = Date.now()): Pro
       }
     }),
   );
-  return reports.filter((r): r is InstanceReport => !!r && now - Date.parse(r.updatedAt) < INSTANCE_STALE_MS);
+  return reports.filter(
+    (r): r is InstanceReport => !!r && !r.stoppedAt && now - Date.parse(r.updatedAt) < INSTANCE_STALE_MS,
+  );
 }

@@ -19,10 +19,11 @@ async function startDev(name: string) {
     minio: await getFreePort(),
     console: await getFreePort(),
     api: await getFreePort(),
+    serve: await getFreePort(),
   };
   const home = path.join(tmp, name);
   const env: NodeJS.ProcessEnv = { ...process.env, MLPIPE_HOME: home, MLPIPE_FROM_SOURCE: '1', NO_COLOR: '1' };
-  for (const k of ['TEMPORAL_ADDRESS', 'MLPIPE_S3_ENDPOINT', 'MLPIPE_UI_PORT']) delete env[k];
+  for (const k of ['TEMPORAL_ADDRESS', 'MLPIPE_S3_ENDPOINT', 'MLPIPE_UI_PORT', 'MLPIPE_SERVE_PORT']) delete env[k];
   const dev = new ManagedProcess({
     name: 'mlpipe dev',
     command: process.execPath,
@@ -41,6 +42,8 @@ async function startDev(name: string) {
       String(ports.console),
       '--api-port',
       String(ports.api),
+      '--serve-port',
+      String(ports.serve),
     ],
     env,
   });
@@ -76,6 +79,7 @@ describe('mlpipe dev', () => {
       expect((await fetch(`http://127.0.0.1:${ports.minio}/minio/health/live`)).status).toBe(200);
       expect(fs.existsSync(path.join(home, 'temporal.db'))).toBe(true);
       expect(dev.tail(30)).toContain(`Temporal UI  http://127.0.0.1:${ports.ui}`);
+      expect((await fetch(`http://127.0.0.1:${ports.serve}/v2/health/live`)).status).toBe(200);
       const kids = children(dev.pid!);
       expect(kids.length).toBe(2); // devserver + minio
 

@@ -33,7 +33,8 @@ async function runFlights(params: Record<string, unknown>, queues?: Record<strin
   const handle: WorkflowHandle = await client.workflow.start('pipeline', {
     taskQueue: 'mlpipe',
     workflowId: uniqueId('flights'),
-    args: [{ pipeline: 'flights-delay', params, ...(queues ? { queues } : {}) }],
+    // Training only: these tests judge models, they do not deploy them (test/deploy.test.ts does).
+    args: [{ pipeline: 'flights-delay', params: { deploy: false, ...params }, ...(queues ? { queues } : {}) }],
   });
   const outcome = await handle.result().then(
     (r: PipelineResult) => ({ ok: true, result: r, error: undefined }),
@@ -181,7 +182,14 @@ describe('training interrupted by kill -9 of its worker', () => {
           {
             pipeline: 'flights-delay',
             // A month of flights and many trees: long enough to be killed mid-way.
-            params: { from: '2001-01-01', to: '2001-02-01', validFrom: '2001-01-25', numTrees: 400, earlyStopping: 0 },
+            params: {
+              from: '2001-01-01',
+              to: '2001-02-01',
+              validFrom: '2001-01-25',
+              numTrees: 400,
+              earlyStopping: 0,
+              deploy: false,
+            },
             queues: { cpu: `${queue}-cpu`, gpu: `${queue}-gpu` },
           },
         ],

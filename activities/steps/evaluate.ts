@@ -40,6 +40,7 @@ import {
   type Metrics,
   type ModelCurves,
 } from '../report/report';
+import { buildSmokeSample } from './smoke-sample';
 import type { StepContext, StepHandler } from './types';
 
 const ArtifactRefSchema = z
@@ -79,6 +80,8 @@ export interface EvaluateOutputs {
   gates: GateResult[];
   passed: true;
   report: { json: string; html: string };
+  /** Holdout rows with the scores this ONNX file gave them (`smoke.json`): `deploy` checks serving against it. */
+  smoke: { uri: string; sha256: string; rows: number };
 }
 
 /** Metrics computed per task, in report order: gates may name any of them. */
@@ -167,6 +170,17 @@ export const evaluate: StepHandler = async (raw, ctx): Promise<EvaluateOutputs> 
       contentType: 'text/html; charset=utf-8',
     });
     const reportUris = { json: json.uri, html: html.uri };
+    const sample = buildSmokeSample({
+      table,
+      scores,
+      features: candidate.features,
+      task: candidate.task,
+      classes: candidate.classes,
+      model: input.model,
+    });
+    const smokeRef = await ctx.store.put(`${ctx.artifactPrefix}/smoke.json`, JSON.stringify(sample), {
+      contentType: 'application/json',
+    });
 
     if (!passed) {
       throw ApplicationFailure.create({
@@ -182,6 +196,7 @@ export const evaluate: StepHandler = async (raw, ctx): Promise<EvaluateOutputs> 
       gates: results,
       passed: true,
       report: reportUris,
+      smoke: { uri: smokeRef.uri, sha256: smokeRef.sha256, rows: sample.rows.length },
     };
   } finally {
     await candidate.release();

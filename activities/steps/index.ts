@@ -1,5 +1,6 @@
 import { echo, fail, sleep } from './basic';
 import { command } from './command';
+import { deploy, deployRollback } from './deploy';
 import { evaluate } from './evaluate';
 import { ingest } from './ingest';
 import { promoteModel, registerModel, resolveModel } from './registry';
@@ -19,6 +20,8 @@ export const stepHandlers: Record<string, StepHandler> = {
   'model.resolve': resolveModel,
   'model.register': registerModel,
   'model.promote': promoteModel,
+  deploy,
+  'deploy.rollback': deployRollback,
 };
 
 export type { StepContext, StepHandler } from './types';
