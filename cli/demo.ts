@@ -67,7 +67,20 @@ async function followRun(run: RunHandle, label: string): Promise<RunStatus | und
 }
 
 /** Runs both scenarios; resolves when the replay has sent every flight (or the signal aborts). */
-export async function runDemo(opts: DemoOptions): Promise<void> {
+/** What the demo did, for whoever started it (the demo test asserts on it). */
+export interface DemoSummary {
+  /** Version deployed by the January run (undefined when that run failed). */
+  initialVersion?: number;
+  /** Run id and version of the deliberately worse model, once deployed. */
+  worse?: { runId: string; version?: number; state?: string };
+  /** Retraining runs the monitor started, with how each ended. */
+  retrains: { workflowId: string; state?: string }[];
+  rollbacks: { from: number; to: number; reason: string }[];
+  replay?: ReplayProgress;
+}
+
+export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
+  const summary: DemoSummary = { retrains: [], rollbacks: [] };
   const { mlpipe, registry } = opts;
   const temporal: Client = mlpipe.client;
   const interval = opts.monitorInterval ?? 15;
@@ -93,9 +106,10 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const first = await followRun(initial, 'january');
   if (first?.state !== 'succeeded') {
     tag(red(`the first training run ${first?.state ?? 'failed'}: ${first?.error?.message ?? ''}`));
-    return;
+    return summary;
   }
   const production = await registry.getAlias(DEMO_MODEL, 'production');
+  summary.initialVersion = production?.version;
   tag(green(`${DEMO_MODEL} v${production?.version} is in production at ${opts.servingUrl}`));
 
   tag(bold('replaying February–June 2001 as live traffic (labels arrive one simulated day late)'));
@@ -103,6 +117,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   // Entries already printed, by time: the monitor keeps only its latest 50 of each.
   const printed = { alert: 0, retrain: 0, rollback: 0, check: 0 };
   let worseStarted = false;
+  // Scenario 2 waits for retraining runs in flight: one finishing during it would replace the worse model first.
+  let retrainsRunning = 0;
+  let worseDone: Promise<void> | undefined;
   let lastLine = 0;
 
   const watchMonitor = async () => {
@@ -136,11 +153,18 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       tag(
         yellow(`monitor started retraining run ${retrain.workflowId} (${retrain.reason})`) + link(retrain.workflowId),
       );
-      void followRun(mlpipe.run(retrain.workflowId), 'retrain');
+      const entry: DemoSummary['retrains'][number] = { workflowId: retrain.workflowId };
+      summary.retrains.push(entry);
+      retrainsRunning++;
+      void followRun(mlpipe.run(retrain.workflowId), 'retrain').then((s) => {
+        entry.state = s?.state;
+        retrainsRunning--;
+      });
     }
     printed.retrain = Math.max(printed.retrain, ...view.retrains.map((r) => r.at));
     for (const rb of view.rollbacks.filter((r) => r.at > printed.rollback)) {
       tag(red(`automatic rollback v${rb.from} → v${rb.to}: ${rb.reason}`));
+      summary.rollbacks.push({ from: rb.from, to: rb.to, reason: rb.reason });
     }
     printed.rollback = Math.max(printed.rollback, ...view.rollbacks.map((r) => r.at));
   };
@@ -169,12 +193,20 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       { runId: `demo-${stamp}-worse`, trigger: 'demo' },
     );
     tag(`worse model run ${run.runId}${link(run.runId)}`);
-    await followRun(run, 'worse');
+    summary.worse = { runId: run.runId };
+    const end = await followRun(run, 'worse');
+    summary.worse.state = end?.state;
+    const deployed = (await run.result().catch(() => undefined))?.outputs.version;
+    if (typeof deployed === 'number') summary.worse.version = deployed;
   };
 
   const onProgress = (p: ReplayProgress) => {
     const now = Date.now();
-    if (!worseStarted && p.simTime >= Date.parse('2001-04-15T00:00:00Z')) void startWorse(p.simTime);
+    if (!worseStarted && !retrainsRunning && p.simTime >= Date.parse('2001-04-15T00:00:00Z')) {
+      worseDone = startWorse(p.simTime).catch((err: Error) => {
+        tag(red(`scenario 2: ${err.message}`));
+      });
+    }
     if (now - lastLine < 5000 && !p.done) return;
     lastLine = now;
     const versions = Object.entries(p.versions)
@@ -189,7 +221,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 
   const poll = setInterval(() => void watchMonitor(), 3000);
   try {
-    await replayFlights({
+    summary.replay = await replayFlights({
       servingUrl: opts.servingUrl,
       model: DEMO_MODEL,
       from: '2001-02-01',
@@ -200,6 +232,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       signal: opts.signal,
       onProgress,
     });
+    await worseDone;
     await watchMonitor();
   } finally {
     clearInterval(poll);
@@ -209,7 +242,9 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   tag(bold('production alias history:'));
   for (const change of history) {
     const move = `v${change.from ?? '-'} → v${change.to ?? '-'}`;
-    tag(`  ${change.at}  ${move.padEnd(10)} ${dim(change.reason ?? change.runId ?? '')}`);
+    const why = [change.reason, change.runId && `run ${change.runId}`].filter(Boolean).join(', ');
+    tag(`  ${change.at}  ${move.padEnd(10)} ${dim(why)}`);
   }
   tag(green('demo finished; the stack keeps running (Ctrl-C stops it).'));
+  return summary;
 }

@@ -145,7 +145,6 @@ export async function replayFlights(opts: ReplayOptions): Promise<ReplayProgress
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ labels: batch }),
-      signal: opts.signal,
     }).catch(() => undefined);
     if (res?.ok) progress.labelsSent += batch.length;
     await res?.body?.cancel();
@@ -157,8 +156,9 @@ export async function replayFlights(opts: ReplayOptions): Promise<ReplayProgress
       const res = await fetch(predictUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-request-id': id },
+        // No per-request signal: fetch keeps an abort listener per call until GC. Requests are short; the send loop
+        // stops on abort and waits for the ones in flight.
         body: JSON.stringify({ instances: [instanceOf(flights, i)] }),
-        signal: opts.signal,
       });
       if (!res.ok) {
         progress.failed++;

@@ -225,6 +225,10 @@ export function createServingHandler(opts: ServingHandlerOptions): (req: Incomin
         const v = column[r];
         features[inputs[i].name] = typeof v === 'number' ? (v !== v ? null : v) : v === '' ? null : v;
       }
+      for (const [name, values] of Object.entries(rows.raw ?? {})) {
+        const v = values[r];
+        features[name] = typeof v === 'number' ? (v !== v ? null : v) : v;
+      }
       const { score, label } = rowScore(lv, scores, r);
       opts.predictions.append({
         id: rows.n === 1 ? id : `${id}:${r}`,

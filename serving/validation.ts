@@ -10,7 +10,7 @@ import {
   type CompiledDerive,
   type DeriveSpec,
 } from '../ml/features';
-import { categoricalColumn, numericColumn, tableFromColumns, type Column } from '../ml/table';
+import { categoricalColumn, numericColumn, tableFromColumns, type CategoricalColumn, type Column } from '../ml/table';
 
 /** A refused request: HTTP status, a stable machine code, a message, and the JSON path of the field at fault. */
 export class RequestError extends Error {
@@ -58,12 +58,19 @@ export interface FeaturePlan {
   readonly derive: CompiledDerive | null;
   /** The fields of a `/v1` record: inputs that are not derived, and the raw columns the derivation reads. */
   readonly fields: readonly FieldSpec[];
+  /** The fields that are not model inputs (what {@link FeatureRows.raw} carries), in {@link fields} order. */
+  readonly rawFields: readonly string[];
 }
 
 /** Input columns of a batch of rows, aligned with {@link FeaturePlan.inputs}: float32 for numeric, "" = missing. */
 export interface FeatureRows {
   readonly n: number;
   readonly columns: readonly (Float32Array | string[])[];
+  /**
+   * `/v1` only: the raw fields the derivation read that are not model inputs (e.g. `date`, as epoch ms), logged
+   * beside the features so monitoring knows each prediction's event time.
+   */
+  readonly raw?: Readonly<Record<string, Float64Array | readonly (string | null)[]>>;
 }
 
 const TIME_CALL = /\b(?:hour|minute|dayOfWeek|dayOfMonth|month|year)\s*\(\s*(`[^`]+`|[A-Za-z_][A-Za-z0-9_]*)\s*\)/g;
@@ -111,7 +118,8 @@ export function planFeatures(inputs: readonly ModelInput[], derive: DeriveSpec =
     const kind = needed.has(raw) ? undefined : inputKind.get(raw);
     add(raw, timestamps.has(raw) ? 'timestamp' : kind === 'numeric' ? 'number' : kind ? 'string' : 'value');
   }
-  return { inputs, derive: compiled, fields };
+  const rawFields = fields.filter((f) => !inputKind.has(f.name)).map((f) => f.name);
+  return { inputs, derive: compiled, fields, rawFields };
 }
 
 const describe = (v: unknown): string =>
@@ -163,7 +171,9 @@ export function recordsToRows(plan: FeaturePlan, body: unknown, maxRows: number)
       );
     }
   }
+  // The error paths (`instances[<row>].<field>`) are built only when a row is refused: this runs per request.
   const columns: Column[] = [];
+  const raw: Record<string, Float64Array | (string | null)[]> = {};
   for (const { name, type } of plan.fields) {
     const numbers = type === 'string' ? undefined : new Float64Array(n);
     const strings = type === 'number' || type === 'timestamp' ? undefined : new Array<string | null>(n);
@@ -171,8 +181,8 @@ export function recordsToRows(plan: FeaturePlan, body: unknown, maxRows: number)
     let sawString = false;
     for (let r = 0; r < n; r++) {
       const record = instances[r] as Record<string, unknown>;
-      const field = `instances[${r}].${name}`;
       if (!Object.hasOwn(record, name)) {
+        const field = `instances[${r}].${name}`;
         throw new RequestError(
           400,
           'missing_feature',
@@ -191,18 +201,21 @@ export function recordsToRows(plan: FeaturePlan, body: unknown, maxRows: number)
         sawNumber = true;
       } else if (typeof v === 'string' && type === 'timestamp') {
         const t = parseTimestamp(v);
-        if (t !== t)
+        if (t !== t) {
+          const field = `instances[${r}].${name}`;
           throw new RequestError(
             400,
             'invalid_feature',
             `${field}: ${describe(v)} is not a timestamp (expected e.g. 2001-02-03T08:15:00 or epoch ms)`,
             field,
           );
+        }
         numbers![r] = t;
       } else if (typeof v === 'string' && strings) {
         strings[r] = v;
         sawString = true;
       } else {
+        const field = `instances[${r}].${name}`;
         throw new RequestError(
           400,
           'invalid_feature',
@@ -211,6 +224,7 @@ export function recordsToRows(plan: FeaturePlan, body: unknown, maxRows: number)
         );
       }
       if (sawNumber && sawString) {
+        const field = `instances[${r}].${name}`;
         throw new RequestError(
           400,
           'invalid_feature',
@@ -219,7 +233,10 @@ export function recordsToRows(plan: FeaturePlan, body: unknown, maxRows: number)
         );
       }
     }
-    columns.push(sawString || type === 'string' ? categoricalColumn(name, strings!) : numericColumn(name, numbers!));
+    const column =
+      sawString || type === 'string' ? categoricalColumn(name, strings!) : numericColumn(name, numbers!);
+    columns.push(column);
+    if (plan.rawFields.includes(name)) raw[name] = column.kind === 'numeric' ? column.values : categories(column);
   }
   let table = tableFromColumns(columns);
   if (plan.derive) {
@@ -239,6 +256,7 @@ export function recordsToRows(plan: FeaturePlan, body: unknown, maxRows: number)
   }
   return {
     n,
+    raw,
     columns: plan.inputs.map((input) => {
       const column = table.columns.find((c) => c.name === input.name)!;
       if (input.kind === 'numeric') {
@@ -250,7 +268,7 @@ export function recordsToRows(plan: FeaturePlan, body: unknown, maxRows: number)
             `instances[*].${input.name}`,
           );
         }
-        return Float32Array.from(column.values);
+        return new Float32Array(column.values);
       }
       const out = new Array<string>(n);
       if (column.kind === 'numeric') {
@@ -262,6 +280,13 @@ export function recordsToRows(plan: FeaturePlan, body: unknown, maxRows: number)
       return out;
     }),
   };
+}
+
+/** A categorical column's values, row by row (null = missing). */
+function categories(column: CategoricalColumn): (string | null)[] {
+  const out = new Array<string | null>(column.codes.length);
+  for (let r = 0; r < out.length; r++) out[r] = column.codes[r] < 0 ? null : column.dictionary[column.codes[r]];
+  return out;
 }
 
 function expected(type: FieldType): string {

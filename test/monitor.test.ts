@@ -2,12 +2,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Client, Connection, WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
-import { readSource } from '../activities/data/readers';
-import { compileDerive } from '../ml/features';
-import { OnnxModel, positiveProbabilities } from '../ml/onnx-scoring';
 import { createRng } from '../ml/random';
-import { cellValue, getColumn, takeRows, type Table } from '../ml/table';
-import { LogWriter, type FeedbackRecord, type PredictionRecord } from '../storage/prediction-log';
+import type { Table } from '../ml/table';
 import { createModelRegistry, type ModelRegistry } from '../storage/registry';
 import { createS3Client } from '../storage/s3-client';
 import { createWorkers } from '../workers/create-workers';
@@ -22,19 +18,17 @@ import {
 } from '../workflows/monitor-types';
 import type { PipelineResult } from '../workflows/types';
 import { testClient, testS3, uniqueId } from './helpers';
+import { createMonitorFixtures, trainFlightsModel, WEST_COAST, type MonitorFixtures } from './monitor-fixtures';
 
 // The monitor on the real stack: a real flights-delay model (trained once by the shipped pipeline), real flights rows
-// scored by that ONNX file with onnxruntime, written to MinIO by the serving LogWriter, read back by the monitor.
-/** The model's features (from its card, after the trained model is known). */
-let FEATURES: string[] = [];
-const WEST_COAST = new Set(['LAX', 'SFO', 'SEA', 'PDX', 'SAN', 'OAK', 'SJC', 'SMF']);
+// scored by that ONNX file with onnxruntime, written to MinIO by the serving LogWriter, read back by the monitor
+// (test/monitor-fixtures.ts).
 
 let client: Client;
 let connection: Connection;
 let registry: ModelRegistry;
 let store: ReturnType<typeof testS3>['store'];
-let trained: { name: string; version: number; onnx: { uri: string; sha256: string }; card: Record<string, unknown> };
-let model: OnnxModel;
+let fx: MonitorFixtures;
 let january: Table;
 let june: Table;
 
@@ -70,92 +64,6 @@ async function stopWorkers() {
   for (const w of workers) w.worker.shutdown();
   await Promise.all(workers.map((w) => w.running));
   workers = [];
-}
-
-async function flightsBetween(from: string, to: string): Promise<Table> {
-  const read = await readSource('npm://vega-datasets/data/flights-3m.parquet', store, {
-    columns: { date: 'timestamp', delay: 'number', distance: 'number', origin: 'category', destination: 'category' },
-    filters: [{ column: 'date', from, to }],
-  });
-  // The derivation the model was trained with, as serving applies it.
-  return compileDerive(trained.card.derive as Record<string, string>).applyWithTypes(read.table).table;
-}
-
-/** `n` seeded random rows of `table` (those `keep` accepts), with the model's scores. */
-async function scoredRows(table: Table, n: number, seed: number, keep: (origin: string) => boolean = () => true) {
-  const origin = getColumn(table, 'origin');
-  const eligible: number[] = [];
-  for (let i = 0; i < table.numRows; i++) if (keep(String(cellValue(origin, i)))) eligible.push(i);
-  const rng = createRng(seed);
-  const rows = takeRows(
-    table,
-    Array.from({ length: n }, () => eligible[rng.nextInt(eligible.length)]),
-  );
-  const scores = positiveProbabilities(await model.score(rows));
-  return { rows, scores };
-}
-
-interface LogOptions {
-  modelName: string;
-  version: number;
-  table: Table;
-  scores: Float64Array;
-  /** Epoch ms of the first record. */
-  start: number;
-  /** Between records. @default 100 */
-  spacingMs?: number;
-  /** Write feedback (the true `delayed`) for every record. */
-  feedback?: boolean;
-  idPrefix: string;
-}
-
-/** Writes prediction (and feedback) records through the serving LogWriter, and flushes them. */
-async function writeLogs(o: LogOptions) {
-  const predictions = new LogWriter({ store, kind: 'predictions', writerId: uniqueId('w') });
-  const feedback = new LogWriter({ store, kind: 'feedback', writerId: uniqueId('w') });
-  const columns = Object.fromEntries(['date', 'delayed', ...FEATURES].map((c) => [c, getColumn(o.table, c)]));
-  for (let i = 0; i < o.table.numRows; i++) {
-    const id = `${o.idPrefix}-${i}`;
-    const ts = o.start + i * (o.spacingMs ?? 100);
-    const features: PredictionRecord['features'] = {};
-    for (const f of FEATURES) features[f] = cellValue(columns[f], i);
-    features.date = new Date(cellValue(columns.date, i) as number).toISOString();
-    predictions.append({
-      id,
-      ts,
-      model: o.modelName,
-      version: o.version,
-      role: 'production',
-      features,
-      score: o.scores[i],
-      label: o.scores[i] >= 0.5 ? 1 : 0,
-    });
-    if (o.feedback) {
-      const record: FeedbackRecord = {
-        id,
-        ts: ts + 50,
-        model: o.modelName,
-        label: cellValue(columns.delayed, i) as number,
-      };
-      feedback.append(record);
-    }
-  }
-  await predictions.close();
-  await feedback.close();
-  expect(predictions.failedFlushes + feedback.failedFlushes).toBe(0);
-}
-
-/** A registry model of our own holding the trained ONNX file and card as versions 1..n. */
-async function registerCopies(name: string, versions: number) {
-  for (let v = 1; v <= versions; v++) {
-    await registry.registerVersion({
-      name,
-      runId: `copy-${name}-${v}`,
-      stepId: 'register',
-      onnx: trained.onnx,
-      card: trained.card,
-    });
-  }
 }
 
 const baseConfig = (modelName: string): MonitorConfigInput => ({
@@ -213,47 +121,22 @@ beforeAll(async () => {
   registry = createModelRegistry({ client: s3, bucket: s.bucket });
   store = testS3().store;
   nativeConnection = await NativeConnection.connect({ address: s.temporalAddress });
-  const [run, bundle] = await Promise.all([
-    // The shipped pipeline on a small sample of the first ten days of January (no gate can stop it).
-    client.workflow
-      .execute('pipeline', {
-        taskQueue: 'mlpipe',
-        workflowId: uniqueId('monitor-train'),
-        args: [
-          {
-            pipeline: 'flights-delay',
-            params: {
-              from: '2001-01-01',
-              to: '2001-01-11',
-              validFrom: '2001-01-09',
-              numTrees: 20,
-              sample: 40_000,
-              minAuc: 0,
-              maxAucDrop: 1,
-              deploy: false,
-            },
-          },
-        ],
-      })
-      .then((r) => r as PipelineResult),
+  const [trained, bundle] = await Promise.all([
+    trainFlightsModel(client, registry, { taskQueue: 'mlpipe', workflowId: uniqueId('monitor-train') }),
     bundleWorkflowCode({ workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts') }),
   ]);
   workflowBundle = bundle;
-  const version = run.outputs.version as number;
-  const entry = await registry.getVersion('flights-delay', version);
-  trained = { name: 'flights-delay', version, onnx: entry.onnx, card: entry.card };
-  FEATURES = (entry.card.features as { name: string }[]).map((f) => f.name);
+  fx = await createMonitorFixtures({ store, registry, trained });
   [january, june] = await Promise.all([
-    flightsBetween('2001-01-01', '2001-01-11'),
-    flightsBetween('2001-06-01', '2001-07-01'),
+    fx.flightsBetween('2001-01-01', '2001-01-11'),
+    fx.flightsBetween('2001-06-01', '2001-07-01'),
   ]);
-  model = await OnnxModel.load(await registry.loadModelBytes('flights-delay', version));
   await startWorkers();
 }, 600_000);
 
 afterAll(async () => {
   await stopWorkers();
-  await model?.release();
+  await fx?.release();
   await nativeConnection?.close();
   await connection?.close();
 });
@@ -265,10 +148,10 @@ describe('monitor', () => {
     async () => {
       const same = uniqueId('mon-same');
       const shifted = uniqueId('mon-shift');
-      await registerCopies(same, 1);
-      await registerCopies(shifted, 1);
-      const a = await scoredRows(january, 1500, 1);
-      await writeLogs({
+      await fx.registerCopies(same, 1);
+      await fx.registerCopies(shifted, 1);
+      const a = await fx.scoredRows(january, 1500, 1);
+      await fx.writeLogs({
         modelName: same,
         version: 1,
         table: a.rows,
@@ -277,8 +160,8 @@ describe('monitor', () => {
         idPrefix: 'a',
       });
       // June flights out of West Coast airports: a population the January model never saw much of.
-      const b = await scoredRows(june, 1500, 2, (o) => WEST_COAST.has(o));
-      await writeLogs({
+      const b = await fx.scoredRows(june, 1500, 2, (o) => WEST_COAST.has(o));
+      await fx.writeLogs({
         modelName: shifted,
         version: 1,
         table: b.rows,
@@ -302,7 +185,7 @@ describe('monitor', () => {
         predictionDrift: false,
       });
       expect(okStatus.lastCheck!.drift.map((r) => r.feature)).toEqual(
-        expect.arrayContaining([...FEATURES, '(prediction)']),
+        expect.arrayContaining([...fx.trained.features, '(prediction)']),
       );
       expect(okStatus.alerts).toEqual([]);
 
@@ -318,9 +201,9 @@ describe('monitor', () => {
 
   it('starts one retrain for a storm of breaches, with a deterministic id', { timeout: 180_000 }, async () => {
     const name = uniqueId('mon-retrain');
-    await registerCopies(name, 1);
-    const b = await scoredRows(june, 1000, 3, (o) => WEST_COAST.has(o));
-    await writeLogs({
+    await fx.registerCopies(name, 1);
+    const b = await fx.scoredRows(june, 1000, 3, (o) => WEST_COAST.has(o));
+    await fx.writeLogs({
       modelName: name,
       version: 1,
       table: b.rows,
@@ -366,11 +249,11 @@ describe('monitor', () => {
 
   it('rolls production back when the new version does worse on live feedback', { timeout: 180_000 }, async () => {
     const name = uniqueId('mon-rollback');
-    await registerCopies(name, 2);
+    await fx.registerCopies(name, 2);
     await registry.setAlias(name, 'production', 1, { reason: 'test: first deploy' });
     // Version 1 served January flights well before the deploy.
-    const good = await scoredRows(january, 600, 4);
-    await writeLogs({
+    const good = await fx.scoredRows(january, 600, 4);
+    await fx.writeLogs({
       modelName: name,
       version: 1,
       table: good.rows,
@@ -390,10 +273,10 @@ describe('monitor', () => {
     expect(first.rollbacks).toEqual([]);
     const deployedAt = first.deployment!.deployedAt;
     // Version 2 is broken: it scores each flight as if it were another one (its inputs got mixed up upstream).
-    const bad = await scoredRows(january, 600, 5);
+    const bad = await fx.scoredRows(january, 600, 5);
     const shuffled = createRng(6);
     const mixed = Float64Array.from(bad.scores, () => bad.scores[shuffled.nextInt(bad.scores.length)]);
-    await writeLogs({
+    await fx.writeLogs({
       modelName: name,
       version: 2,
       table: bad.rows,
@@ -426,9 +309,9 @@ describe('monitor', () => {
 
   it('survives a worker restart and continues as new, carrying its state', { timeout: 240_000 }, async () => {
     const name = uniqueId('mon-durable');
-    await registerCopies(name, 1);
-    const a = await scoredRows(january, 400, 7);
-    await writeLogs({
+    await fx.registerCopies(name, 1);
+    const a = await fx.scoredRows(january, 400, 7);
+    await fx.writeLogs({
       modelName: name,
       version: 1,
       table: a.rows,
