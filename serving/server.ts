@@ -218,6 +218,7 @@ export function createServingHandler(opts: ServingHandlerOptions): (req: Incomin
   const logPredictions = (lv: LoadedVersion, role: Role, rows: FeatureRows, scores: Scores, id: string) => {
     const ts = Date.now();
     const { inputs } = lv.plan;
+    const raw = rows.raw ? Object.entries(rows.raw) : [];
     for (let r = 0; r < rows.n; r++) {
       const features: PredictionRecord['features'] = {};
       for (let i = 0; i < inputs.length; i++) {
@@ -225,7 +226,7 @@ export function createServingHandler(opts: ServingHandlerOptions): (req: Incomin
         const v = column[r];
         features[inputs[i].name] = typeof v === 'number' ? (v !== v ? null : v) : v === '' ? null : v;
       }
-      for (const [name, values] of Object.entries(rows.raw ?? {})) {
+      for (const [name, values] of raw) {
         const v = values[r];
         features[name] = typeof v === 'number' ? (v !== v ? null : v) : v;
       }
@@ -285,10 +286,6 @@ export function createServingHandler(opts: ServingHandlerOptions): (req: Incomin
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const parts = (q < 0 ? url : url.slice(0, q)).split('/');
-    const method = req.method ?? 'GET';
-    const allow = (m: string) => {
-      if (method !== m) throw new RequestError(405, 'method_not_allowed', `${method} ${parts.join('/')}: use ${m}`);
-    };
     // parts[0] is '' (the path starts with '/').
     if (parts[1] === 'v2' && parts[2] === 'models' && parts.length >= 4) {
       const model = served(decode(parts[3]));
@@ -297,15 +294,15 @@ export function createServingHandler(opts: ServingHandlerOptions): (req: Incomin
       const action = rest[0] === 'versions' ? rest.slice(2) : rest;
       if (rest[0] === 'versions' && (version === undefined || version === '')) throw notFound(url);
       if (action.length === 1 && action[0] === 'infer') {
-        allow('POST');
+        allowOnly(req, parts, 'POST');
         return infer(req, res, id, start, 'v2', model, version);
       }
       if (action.length === 0 || (action.length === 1 && action[0] === '')) {
-        allow('GET');
+        allowOnly(req, parts, 'GET');
         return send(res, 200, JSON.stringify(metadata(model, version ? pinned(model, version) : null)), id);
       }
       if (action.length === 1 && action[0] === 'ready') {
-        allow('GET');
+        allowOnly(req, parts, 'GET');
         const ready = version
           ? [model.production, model.candidate].some((lv) => lv?.version === Number(version))
           : !!model.production;
@@ -315,27 +312,27 @@ export function createServingHandler(opts: ServingHandlerOptions): (req: Incomin
     }
     if (parts[1] === 'v1' && parts[2] === 'models' && parts.length === 5) {
       const model = served(decode(parts[3]));
-      allow('POST');
+      allowOnly(req, parts, 'POST');
       if (parts[4] === 'predict') return infer(req, res, id, start, 'v1', model, undefined);
       if (parts[4] === 'feedback') return feedback(req, res, id, model);
       throw notFound(url);
     }
     const path = parts.join('/');
     if (path === '/v2/health/live') {
-      allow('GET');
+      allowOnly(req, parts, 'GET');
       return send(res, 200, '{"live":true}', id);
     }
     if (path === '/v2/health/ready') {
-      allow('GET');
+      allowOnly(req, parts, 'GET');
       const ready = host.ready;
       return send(res, ready ? 200 : 503, JSON.stringify({ ready }), id);
     }
     if (path === '/v2' || path === '/v2/') {
-      allow('GET');
+      allowOnly(req, parts, 'GET');
       return send(res, 200, JSON.stringify({ name: 'mlpipe', version: '1', extensions: [] }), id);
     }
     if (path === '/metrics') {
-      allow('GET');
+      allowOnly(req, parts, 'GET');
       const text = await metrics.registry.metrics();
       res.writeHead(200, { 'content-type': metrics.registry.contentType, 'x-request-id': id });
       res.end(text);
@@ -359,6 +356,13 @@ export function createServingHandler(opts: ServingHandlerOptions): (req: Incomin
       unknownSeries.observe((performance.now() - start) / 1000, fail(res, err, id));
     });
   };
+}
+
+/** Refuses a request whose method is not `method` (405). */
+function allowOnly(req: IncomingMessage, parts: readonly string[], method: string): void {
+  if ((req.method ?? 'GET') !== method) {
+    throw new RequestError(405, 'method_not_allowed', `${req.method ?? 'GET'} ${parts.join('/')}: use ${method}`);
+  }
 }
 
 const notFound = (url: string) =>
@@ -393,12 +397,10 @@ function checkContentType(req: IncomingMessage): void {
  * it streams in): a client cannot make the server buffer more than the limit.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const tooLarge = () =>
-    new RequestError(413, 'payload_too_large', `body: larger than ${limit} bytes (MLPIPE_SERVE_MAX_BODY)`, 'body');
   const declared = Number(req.headers['content-length']);
   if (declared > limit) {
     req.resume(); // discard; the connection closes after the answer
-    return Promise.reject(tooLarge());
+    return Promise.reject(tooLarge(limit));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -408,7 +410,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
       if (size > limit) {
         req.off('data', onData);
         req.resume();
-        reject(tooLarge());
+        reject(tooLarge(limit));
         return;
       }
       chunks.push(chunk);
@@ -420,6 +422,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string> {
     req.once('error', reject);
   });
 }
+
+const tooLarge = (limit: number) =>
+  new RequestError(413, 'payload_too_large', `body: larger than ${limit} bytes (MLPIPE_SERVE_MAX_BODY)`, 'body');
 
 function bodyId(body: unknown): string | undefined {
   const id = (body as { id?: unknown }).id;

@@ -233,8 +233,7 @@ export function recordsToRows(plan: FeaturePlan, body: unknown, maxRows: number)
         );
       }
     }
-    const column =
-      sawString || type === 'string' ? categoricalColumn(name, strings!) : numericColumn(name, numbers!);
+    const column = sawString || type === 'string' ? categoricalColumn(name, strings!) : numericColumn(name, numbers!);
     columns.push(column);
     if (plan.rawFields.includes(name)) raw[name] = column.kind === 'numeric' ? column.values : categories(column);
   }

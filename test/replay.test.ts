@@ -19,7 +19,7 @@ const histories = fs
 describe('replay of recorded histories', () => {
   it('has recordings of every DAG shape and behaviour', () => {
     expect(histories.map((h) => h.workflowId).sort()).toEqual(
-      ['approval', 'diamond', 'if-and-foreach', 'linear', 'nested', 'retry', 'rollback', 'wide-fan-out'].map(
+      ['approval', 'diamond', 'if-and-foreach', 'linear', 'monitor', 'nested', 'retry', 'rollback', 'wide-fan-out'].map(
         (n) => `replay-${n}`,
       ),
     );
@@ -36,13 +36,40 @@ describe('replay of recorded histories', () => {
     expect(failures).toEqual([]);
   });
 
-  it('catches a workflow that schedules the same steps in another order', async () => {
-    const diamond = histories.find((h) => h.workflowId === 'replay-diamond')!;
-    const err = await Worker.runReplayHistory(
+  it('holds a monitor run through a deploy, checks, a pause and continue-as-new', () => {
+    const events = histories.find((h) => h.workflowId === 'replay-monitor')!.history.events ?? [];
+    const signals = events.flatMap((e) => e.workflowExecutionSignaledEventAttributes?.signalName ?? []);
+    const activities = events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+    expect(signals).toEqual(['deployed', 'pause', 'checkNow', 'resume']);
+    expect(activities).toEqual([
+      'checkModel',
+      'sendMonitorAlert',
+      'startRetrain',
+      'sendMonitorAlert',
+      'checkModel',
+      'checkModel',
+    ]);
+    expect(events.some((e) => e.timerFiredEventAttributes)).toBe(true);
+    expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+  });
+
+  const replayReordered = (name: string) => {
+    const { history, workflowId } = histories.find((h) => h.workflowId === `replay-${name}`)!;
+    return Worker.runReplayHistory(
       { workflowsPath: path.join(__dirname, 'fixtures', 'reordered-workflows.ts') },
-      diamond.history,
-      diamond.workflowId,
+      history,
+      workflowId,
     ).catch((e: unknown) => e);
+  };
+
+  it('catches a workflow that schedules the same steps in another order', async () => {
+    expect(await replayReordered('diamond')).toBeInstanceOf(DeterminismViolationError);
+  });
+
+  it('catches a monitor that starts the retrain before it sends the drift alert', async () => {
+    const err = await replayReordered('monitor');
     expect(err).toBeInstanceOf(DeterminismViolationError);
+    // The break it was built for, not an earlier mismatch.
+    expect((err as Error).message).toMatch(/sendMonitorAlert.*startRetrain|startRetrain.*sendMonitorAlert/);
   });
 });
