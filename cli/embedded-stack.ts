@@ -51,6 +51,53 @@ export interface EmbeddedStack {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts one MinIO server, waits until it is healthy and creates the bucket. The embedded stack uses it; so do tests
+ * and benchmarks that need a MinIO of their own (one they can stop).
+ *
+ * @example
+ * const { proc, endpoint } = await startMinio(bin, { port, consolePort, dataDir, accessKey, secretKey, bucket, region, logFile });
+ */
+export async function startMinio(
+  bin: string,
+  m: EmbeddedMinioOptions & {
+    /** @default 127.0.0.1 */
+    host?: string;
+    logFile: string;
+    /** Serve the web console. @default false */
+    browser?: boolean;
+    /** Called as soon as the process exists (before it is healthy), so a caller can stop it on failure. */
+    onSpawn?: (proc: ManagedProcess) => void;
+  },
+): Promise<{ proc: ManagedProcess; endpoint: string }> {
+  const host = m.host ?? '127.0.0.1';
+  fs.mkdirSync(m.dataDir, { recursive: true });
+  const proc = new ManagedProcess({
+    name: 'minio',
+    command: bin,
+    args: ['server', m.dataDir, '--address', `${host}:${m.port}`, '--console-address', `${host}:${m.consolePort}`],
+    env: {
+      ...process.env,
+      MINIO_ROOT_USER: m.accessKey,
+      MINIO_ROOT_PASSWORD: m.secretKey,
+      MINIO_BROWSER: m.browser ? 'on' : 'off',
+      MINIO_UPDATE: 'off',
+      MINIO_CALLHOME_ENABLE: 'off',
+      ...m.env,
+    },
+    logFile: m.logFile,
+  });
+  m.onSpawn?.(proc);
+  const endpoint = `http://${host}:${m.port}`;
+  await proc.waitReady(async () => (await fetch(`${endpoint}/minio/health/live`)).ok, 60_000);
+  await ensureBucket(
+    createS3Client({ endpoint, accessKey: m.accessKey, secretKey: m.secretKey, region: m.region }),
+    m.bucket,
+    m.region,
+  );
+  return { proc, endpoint };
+}
+
 /** Starts the embedded Temporal server + UI (devserver/) and MinIO, each only when asked for. */
 export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<EmbeddedStack> {
   const host = opts.host ?? '127.0.0.1';
@@ -118,31 +165,13 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
       stack.uiUrl = t.uiPort ? `http://${host}:${t.uiPort}` : undefined;
     }
     if (opts.minio) {
-      const m = opts.minio;
-      fs.mkdirSync(m.dataDir, { recursive: true });
-      const proc = new ManagedProcess({
-        name: 'minio',
-        command: bins.minio!,
-        args: ['server', m.dataDir, '--address', `${host}:${m.port}`, '--console-address', `${host}:${m.consolePort}`],
-        env: {
-          ...process.env,
-          MINIO_ROOT_USER: m.accessKey,
-          MINIO_ROOT_PASSWORD: m.secretKey,
-          MINIO_BROWSER: 'on',
-          MINIO_UPDATE: 'off',
-          MINIO_CALLHOME_ENABLE: 'off',
-          ...m.env,
-        },
+      const { proc, endpoint } = await startMinio(bins.minio!, {
+        ...opts.minio,
+        host,
         logFile: path.join(logs, 'minio.log'),
+        browser: true,
+        onSpawn: (p) => started.push({ name: 'minio', proc: p }),
       });
-      started.push({ name: 'minio', proc });
-      const endpoint = `http://${host}:${m.port}`;
-      await proc.waitReady(async () => (await fetch(`${endpoint}/minio/health/live`)).ok, 60_000);
-      await ensureBucket(
-        createS3Client({ endpoint, accessKey: m.accessKey, secretKey: m.secretKey, region: m.region }),
-        m.bucket,
-        m.region,
-      );
       stack.minio = proc;
       stack.s3Endpoint = endpoint;
     }

@@ -11,8 +11,9 @@ import { createPipelineCatalog } from '../api/pipeline-catalog';
 import { startApiServer, type ApiServer } from '../api/server';
 import type { HookResponse } from '../api/schemas';
 import { ensureBinaries } from '../cli/binaries';
+import { startMinio } from '../cli/embedded-stack';
 import { getFreePort } from '../cli/ports';
-import { ManagedProcess } from '../cli/processes';
+import type { ManagedProcess } from '../cli/processes';
 import { createS3Client } from '../storage/s3-client';
 import {
   applyBucketNotification,
@@ -123,35 +124,21 @@ describe('on.objectCreated: MinIO bucket notifications start pipelines', () => {
 
     // Our own MinIO, told by its environment to post bucket notifications to that server.
     const { minio: bin } = await ensureBinaries({ devserver: false, minio: true });
-    const [port, consolePort] = [await getFreePort(), await getFreePort()];
-    minio = new ManagedProcess({
-      name: 'minio',
-      command: bin!,
-      args: [
-        'server',
-        path.join(dir, 'data'),
-        '--address',
-        `127.0.0.1:${port}`,
-        '--console-address',
-        `127.0.0.1:${consolePort}`,
-      ],
-      env: {
-        ...process.env,
-        MINIO_ROOT_USER: creds.accessKey,
-        MINIO_ROOT_PASSWORD: creds.secretKey,
-        MINIO_BROWSER: 'off',
-        MINIO_UPDATE: 'off',
-        MINIO_CALLHOME_ENABLE: 'off',
-        ...minioWebhookEnv({
-          endpoint: minioHookUrl('127.0.0.1', apiPort),
-          authToken: HOOK_TOKEN,
-          queueDir: path.join(dir, 'minio-events'),
-        }),
-      },
+    const started = await startMinio(bin!, {
+      port: await getFreePort(),
+      consolePort: await getFreePort(),
+      dataDir: path.join(dir, 'data'),
+      ...creds,
+      bucket: BUCKET,
+      env: minioWebhookEnv({
+        endpoint: minioHookUrl('127.0.0.1', apiPort),
+        authToken: HOOK_TOKEN,
+        queueDir: path.join(dir, 'minio-events'),
+      }),
       logFile: path.join(dir, 'minio.log'),
     });
-    const endpoint = `http://127.0.0.1:${port}`;
-    await minio.waitReady(async () => (await fetch(`${endpoint}/minio/health/live`)).ok, 60_000);
+    minio = started.proc;
+    const endpoint = started.endpoint;
     s3 = createS3Client({ endpoint, ...creds });
     expect(await applyObjectCreatedNotifications(s3, catalog, { region: creds.region })).toEqual([BUCKET]);
   });

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBinaries } from '../cli/binaries';
 import { getFreePort } from '../cli/ports';
-import { ManagedProcess } from '../cli/processes';
+import { startMinio } from '../cli/embedded-stack';
+import type { ManagedProcess } from '../cli/processes';
 import { loadFlights } from '../ml/fixtures/flights';
 import { trainGbdtSync } from '../ml/gbdt';
 import { exportGbdtToOnnx } from '../ml/onnx-export';
@@ -14,7 +15,7 @@ import { smokeTest, startServing, type ServingInstance, type ServingLogger } fro
 import { S3ArtifactStore, type ArtifactStore } from '../storage/artifact-store';
 import { readLog } from '../storage/prediction-log';
 import { createModelRegistry, type ModelRegistry } from '../storage/registry';
-import { createS3Client, ensureBucket } from '../storage/s3-client';
+import { createS3Client } from '../storage/s3-client';
 import { liveInstances, writeTraffic } from '../storage/serving-state';
 import { testS3, uniqueId } from './helpers';
 
@@ -463,35 +464,23 @@ describe('serving while its object store is down', () => {
   let bin: string;
   let serving: ServingInstance | undefined;
 
-  const startMinio = async () => {
-    minio = new ManagedProcess({
-      name: 'minio',
-      command: bin,
-      args: [
-        'server',
-        path.join(dir, 'data'),
-        '--address',
-        `127.0.0.1:${port}`,
-        '--console-address',
-        `127.0.0.1:${await getFreePort()}`,
-      ],
-      env: {
-        ...process.env,
-        MINIO_ROOT_USER: creds.accessKey,
-        MINIO_ROOT_PASSWORD: creds.secretKey,
-        MINIO_BROWSER: 'off',
-        MINIO_UPDATE: 'off',
-        MINIO_CALLHOME_ENABLE: 'off',
-      },
+  /** Starts (again, on the same port and data) this test's own MinIO. */
+  const restartMinio = async () => {
+    const started = await startMinio(bin, {
+      port,
+      consolePort: await getFreePort(),
+      dataDir: path.join(dir, 'data'),
+      ...creds,
+      bucket,
       logFile: path.join(dir, 'minio.log'),
     });
-    await minio.waitReady(async () => (await fetch(`http://127.0.0.1:${port}/minio/health/live`)).ok, 60_000);
+    minio = started.proc;
   };
 
   beforeAll(async () => {
     bin = (await ensureBinaries({ devserver: false, minio: true })).minio!;
     port = await getFreePort();
-    await startMinio();
+    await restartMinio();
   });
 
   afterAll(async () => {
@@ -503,7 +492,6 @@ describe('serving while its object store is down', () => {
   it('keeps answering from the loaded model, buffers the prediction log, and delivers it when the store is back', async () => {
     const endpoint = `http://127.0.0.1:${port}`;
     const client = createS3Client({ endpoint, ...creds });
-    await ensureBucket(client, bucket, creds.region);
     const store = new S3ArtifactStore(client, bucket, endpoint);
     const registry = createModelRegistry({ client, bucket, store, endpoint });
     const name = 'flights-outage';
@@ -542,7 +530,7 @@ describe('serving while its object store is down', () => {
     expect((await fetch(`${serving.url}/v2/health/ready`)).status).toBe(200);
 
     const from = Date.now() - 60_000;
-    await startMinio();
+    await restartMinio();
     await until('the buffered records written', () => serving!.predictionLog.pending === 0, 30_000);
     const { records: logged } = await readLog(store, 'predictions', name, from, Date.now() + 1);
     const ids = new Set(logged.map((r) => r.id));

@@ -25,7 +25,7 @@ import { z } from 'zod';
 import { parseDuration } from '../../definitions/duration';
 import { DurationSchema } from '../../definitions/schema';
 import { readLog } from '../../storage/prediction-log';
-import { MODEL_NAME_PATTERN, RegistryErrorTypes, type AliasState, type ModelRegistry } from '../../storage/registry';
+import { MODEL_NAME_PATTERN, type AliasState, type ModelRegistry } from '../../storage/registry';
 import {
   liveInstances,
   readTraffic,
@@ -43,7 +43,6 @@ import {
 } from '../../workflows/monitor-types';
 import { queues } from '../../workflows/queues';
 import { smokeTest, SmokeTestFailed, type SmokeTestResult } from '../../serving/smoke-test';
-import { ErrorTypes } from '../../workflows/errors';
 import { readVerified } from '../data/dataset-ref';
 import {
   judgeCanary,
@@ -55,6 +54,7 @@ import {
   type Totals,
 } from './deploy-rules';
 import { compareSmokeScores, SmokeSampleSchema, type SmokeSample } from './smoke-sample';
+import { failOnRegistryErrors, formatWithIssues, parseStepInput, registryOf, stepInputInvalid } from './step-input';
 import type { StepContext, StepHandler } from './types';
 
 /** Error types of `deploy`: each is non-retryable, and serving is back on the previous version when it is thrown. */
@@ -188,9 +188,9 @@ export interface DeployOutputs {
  *     with: { name: flights-delay, restore: '${{ steps.deploy.outputs.previous }}' }
  */
 export const deploy: StepHandler = async (raw, ctx): Promise<DeployOutputs> => {
-  const input = parse(DeployInputSchema, raw, ctx);
+  const input = parseStepInput(DeployInputSchema, raw, ctx);
   const monitor = input.monitor && monitorConfig(input.name, input.monitor, ctx);
-  const result = await registryErrors(() => new Deployment(ctx, input).run());
+  const result = await failOnRegistryErrors(() => new Deployment(ctx, input).run());
   if (monitor) result.monitor = await startMonitor(monitor, result, ctx);
   return result;
 };
@@ -200,10 +200,10 @@ export const deploy: StepHandler = async (raw, ctx): Promise<DeployOutputs> => {
  * live instance serves it. The compensation of `deploy` when a later step fails.
  */
 export const deployRollback: StepHandler = async (raw, ctx) => {
-  const input = parse(DeployRollbackInputSchema, raw, ctx);
+  const input = parseStepInput(DeployRollbackInputSchema, raw, ctx);
   const registry = registryOf(ctx);
   const runId = ctx.task.runId;
-  return registryErrors(async () => {
+  return failOnRegistryErrors(async () => {
     const traffic = await readTraffic(ctx.store, input.name);
     if (traffic.mode !== 'none') await setTraffic(ctx, input.name, 'none', null, 0);
     const opts = { runId, reason: 'rollback' };
@@ -239,7 +239,7 @@ function monitorConfig(name: string, raw: Record<string, unknown>, ctx: StepCont
   const config = { ...raw, model: name };
   const parsed = MonitorConfigSchema.safeParse(config);
   if (!parsed.success) {
-    throw invalid(ctx, parsed.error.issues.map((i) => `with.monitor.${i.path.join('.')}: ${i.message}`).join('; '));
+    throw stepInputInvalid(ctx, formatWithIssues(parsed.error.issues, 'with.monitor'));
   }
   return config as MonitorConfigInput;
 }
@@ -278,7 +278,7 @@ class Deployment {
     if (strategy === 'direct') return { strategy, ...(await this.promote()) };
     const production = await this.registry.getAlias(name, PRODUCTION);
     if (!production) {
-      throw invalid(
+      throw stepInputInvalid(
         this.ctx,
         `strategy ${strategy} compares the candidate with production, and "${name}" has no production version; ` +
           'deploy the first version with strategy direct',
@@ -555,7 +555,7 @@ class Deployment {
     if (!this.input.smoke) return null;
     const bytes = await readVerified(this.ctx.store, this.input.smoke);
     const parsed = SmokeSampleSchema.safeParse(JSON.parse(bytes.toString('utf8')));
-    if (!parsed.success) throw invalid(this.ctx, `with.smoke: ${this.input.smoke.uri} is not a smoke sample`);
+    if (!parsed.success) throw stepInputInvalid(this.ctx, `with.smoke: ${this.input.smoke.uri} is not a smoke sample`);
     return parsed.data;
   }
 }
@@ -744,38 +744,4 @@ const snippet = (text: string): string => (text.length > 300 ? `${text.slice(0, 
 
 function failure(type: DeployErrorType, message: string, details?: unknown): ApplicationFailure {
   return ApplicationFailure.create({ type, message, nonRetryable: true, details: details ? [details] : undefined });
-}
-
-function invalid(ctx: StepContext, message: string): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: ErrorTypes.StepInputInvalid,
-    message: `step "${ctx.task.stepId}": ${message}`,
-    nonRetryable: true,
-  });
-}
-
-function parse<S extends z.ZodType>(schema: S, raw: unknown, ctx: StepContext): z.output<S> {
-  const r = schema.safeParse(raw ?? {});
-  if (r.success) return r.data;
-  throw invalid(ctx, r.error.issues.map((i) => `with.${i.path.join('.')}: ${i.message}`).join('; '));
-}
-
-function registryOf(ctx: StepContext): ModelRegistry {
-  if (!ctx.registry) throw new Error('this worker has no model registry configured');
-  return ctx.registry;
-}
-
-const permanentRegistryErrors = new Set<string>(Object.values(RegistryErrorTypes));
-
-/** Registry errors are permanent (a missing version, a lost race on the alias): fail the step for good. */
-async function registryErrors<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    const e = err as Error;
-    if (permanentRegistryErrors.has(e.name)) {
-      throw ApplicationFailure.create({ type: e.name, message: e.message, nonRetryable: true });
-    }
-    throw err;
-  }
 }

@@ -41,6 +41,7 @@ import {
   type ModelCurves,
 } from '../report/report';
 import { buildSmokeSample } from './smoke-sample';
+import { formatWithIssues, stepInputInvalid } from './step-input';
 import type { StepContext, StepHandler } from './types';
 
 const ArtifactRefSchema = z
@@ -104,9 +105,9 @@ export const evaluate: StepHandler = async (raw, ctx): Promise<EvaluateOutputs> 
   const candidate = await loadModel(ctx, input.model, 'model');
   try {
     const gateProblems = checkGateMetrics(gates, [...METRIC_NAMES[candidate.task]]);
-    if (gateProblems.length) throw invalid(ctx, `${candidate.task} model: ${gateProblems.join('; ')}`);
+    if (gateProblems.length) throw stepInputInvalid(ctx, `${candidate.task} model: ${gateProblems.join('; ')}`);
     const label = input.label ?? cardString(candidate.modelCard, 'label');
-    if (!label) throw invalid(ctx, 'with.label is required: the model card names no label');
+    if (!label) throw stepInputInvalid(ctx, 'with.label is required: the model card names no label');
 
     const holdout = await readDatasetTable(ctx.store, input.dataset);
     ctx.heartbeat({ phase: 'loaded', rows: holdout.numRows });
@@ -206,7 +207,7 @@ export const evaluate: StepHandler = async (raw, ctx): Promise<EvaluateOutputs> 
 function parseInput(raw: unknown, ctx: StepContext) {
   const parsed = EvaluateInputSchema.safeParse(raw ?? {});
   if (!parsed.success) {
-    throw invalid(ctx, parsed.error.issues.map((i) => `with.${i.path.join('.')}: ${i.message}`).join('; '));
+    throw stepInputInvalid(ctx, formatWithIssues(parsed.error.issues));
   }
   return parsed.data;
 }
@@ -219,7 +220,7 @@ async function loadModel(ctx: StepContext, ref: ArtifactRef, what: string): Prom
   try {
     return await OnnxModel.load(bytes);
   } catch (err) {
-    if (err instanceof OnnxModelError) throw invalid(ctx, `${what} ${ref.uri}: ${err.message}`);
+    if (err instanceof OnnxModelError) throw stepInputInvalid(ctx, `${what} ${ref.uri}: ${err.message}`);
     throw err;
   }
 }
@@ -373,14 +374,6 @@ function column(ctx: StepContext, table: Table, name: string): Column {
 function cardString(card: Record<string, unknown> | null, key: string): string | undefined {
   const v = card?.[key];
   return typeof v === 'string' && v ? v : undefined;
-}
-
-function invalid(ctx: StepContext, message: string) {
-  return ApplicationFailure.create({
-    type: ErrorTypes.StepInputInvalid,
-    message: `step "${ctx.task.stepId}": ${message}`,
-    nonRetryable: true,
-  });
 }
 
 function dataInvalid(ctx: StepContext, message: string) {

@@ -1,9 +1,10 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
-import { OnnxRefSchema, RegistryErrorTypes, type ModelRegistry } from '../../storage/registry';
+import { OnnxRefSchema } from '../../storage/registry';
 import { ErrorTypes } from '../../workflows/errors';
 import { readVerified } from '../data/dataset-ref';
-import type { StepContext, StepHandler } from './types';
+import { failOnRegistryErrors, parseStepInput, registryOf } from './step-input';
+import type { StepHandler } from './types';
 
 const RefSchema = z.object({ uri: z.string(), sha256: z.string() }).loose();
 
@@ -23,39 +24,10 @@ const PromoteSchema = z.strictObject({
   restore: z.number().int().positive().nullable().optional(),
 });
 
-function parse<S extends z.ZodType>(schema: S, raw: unknown, ctx: StepContext): z.output<S> {
-  const r = schema.safeParse(raw);
-  if (r.success) return r.data;
-  throw ApplicationFailure.create({
-    type: ErrorTypes.StepInputInvalid,
-    message: `step "${ctx.task.stepId}": ${r.error.issues.map((i) => `with.${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    nonRetryable: true,
-  });
-}
-
-const permanent = new Set<string>(Object.values(RegistryErrorTypes));
-
-/** Registry errors are permanent (a retry cannot fix a missing model or a lost race): fail the step for good. */
-async function permanently<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    const e = err as Error;
-    if (permanent.has(e.name))
-      throw ApplicationFailure.create({ type: e.name, message: e.message, nonRetryable: true });
-    throw err;
-  }
-}
-
-function registryOf(ctx: StepContext): ModelRegistry {
-  if (!ctx.registry) throw new Error('this worker has no model registry configured');
-  return ctx.registry;
-}
-
 /** `model.resolve`: the version behind an alias, e.g. the production champion (null outputs when unset). */
 export const resolveModel: StepHandler = (raw, ctx) =>
-  permanently(async () => {
-    const input = parse(ResolveSchema, raw, ctx);
+  failOnRegistryErrors(async () => {
+    const input = parseStepInput(ResolveSchema, raw, ctx);
     const registry = registryOf(ctx);
     const alias = await registry.getAlias(input.name, input.alias);
     if (!alias) return { version: null, model: null };
@@ -65,8 +37,8 @@ export const resolveModel: StepHandler = (raw, ctx) =>
 
 /** `model.register`: a new version from a training step's ONNX file and card; a retried step yields one version. */
 export const registerModel: StepHandler = (raw, ctx) =>
-  permanently(async () => {
-    const input = parse(RegisterSchema, raw, ctx);
+  failOnRegistryErrors(async () => {
+    const input = parseStepInput(RegisterSchema, raw, ctx);
     const card = JSON.parse((await readVerified(ctx.store, input.card)).toString()) as Record<string, unknown>;
     const { version, created } = await registryOf(ctx).registerVersion({
       name: input.name,
@@ -83,8 +55,8 @@ export const registerModel: StepHandler = (raw, ctx) =>
  * promoting at once cannot both win. As a rollback it puts the alias back where it was.
  */
 export const promoteModel: StepHandler = (raw, ctx) =>
-  permanently(async () => {
-    const input = parse(PromoteSchema, raw, ctx);
+  failOnRegistryErrors(async () => {
+    const input = parseStepInput(PromoteSchema, raw, ctx);
     const registry = registryOf(ctx);
     const opts = { runId: ctx.task.runId, reason: input.reason };
     if (ctx.task.rollback) {

@@ -1,4 +1,3 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import {
   exportGbdtToOnnx,
@@ -13,8 +12,8 @@ import {
   type GbdtModelJSON,
 } from '../../ml';
 import { codeVersion } from '../../workers/version';
-import { ErrorTypes } from '../../workflows/errors';
 import { readDatasetTable } from '../data/dataset-ref';
+import { formatWithIssues, stepInputInvalid } from './step-input';
 import type { StepContext, StepHandler } from './types';
 
 const DatasetRefSchema = z.object({ uri: z.string(), sha256: z.string().regex(/^[a-f0-9]{64}$/) }).loose();
@@ -66,7 +65,7 @@ export const trainGbdtStep: StepHandler = async (raw, ctx) => {
   const input = parseInput(raw, ctx);
   const params = GbdtParamsSchema.safeParse(input.params);
   if (!params.success) {
-    throw invalid(
+    throw stepInputInvalid(
       ctx,
       `with.params: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
@@ -105,7 +104,7 @@ export const trainGbdtStep: StepHandler = async (raw, ctx) => {
       },
     });
   } catch (err) {
-    if (err instanceof TrainingInputError) throw invalid(ctx, err.message);
+    if (err instanceof TrainingInputError) throw stepInputInvalid(ctx, err.message);
     throw err;
   }
 
@@ -138,12 +137,12 @@ export const TrainLinearInputSchema = TrainGbdtInputSchema.omit({ checkpointEver
 export const trainLinearStep: StepHandler = async (raw, ctx) => {
   const parsed = TrainLinearInputSchema.safeParse(raw);
   if (!parsed.success) {
-    throw invalid(ctx, parsed.error.issues.map((i) => `with.${i.path.join('.')}: ${i.message}`).join('; '));
+    throw stepInputInvalid(ctx, formatWithIssues(parsed.error.issues));
   }
   const input = parsed.data;
   const params = LinearParamsSchema.safeParse(input.params);
   if (!params.success) {
-    throw invalid(
+    throw stepInputInvalid(
       ctx,
       `with.params: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     );
@@ -154,7 +153,7 @@ export const trainLinearStep: StepHandler = async (raw, ctx) => {
   try {
     model = trainLinear(train, { ...params.data, label: input.label, features: input.features });
   } catch (err) {
-    throw invalid(ctx, (err as Error).message);
+    throw stepInputInvalid(ctx, (err as Error).message);
   }
   const card: ModelCard = {
     name: input.name,
@@ -203,17 +202,9 @@ async function saveModel(ctx: StepContext, onnx: Buffer, card: ModelCard) {
 function parseInput(raw: unknown, ctx: StepContext) {
   const parsed = TrainGbdtInputSchema.safeParse(raw);
   if (!parsed.success) {
-    throw invalid(ctx, parsed.error.issues.map((i) => `with.${i.path.join('.')}: ${i.message}`).join('; '));
+    throw stepInputInvalid(ctx, formatWithIssues(parsed.error.issues));
   }
   return parsed.data;
-}
-
-function invalid(ctx: StepContext, message: string) {
-  return ApplicationFailure.create({
-    type: ErrorTypes.StepInputInvalid,
-    message: `step "${ctx.task.stepId}": ${message}`,
-    nonRetryable: true,
-  });
 }
 
 function resumeFrom(details: unknown): Resume | undefined {
