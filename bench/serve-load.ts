@@ -24,7 +24,7 @@ type Autocannon = (opts: {
   headers: Record<string, string>;
   body: string;
 }) => Promise<{
-  requests: { average: number };
+  requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   errors: number;
   non2xx: number;
@@ -43,7 +43,10 @@ export interface OpenLoopSpec {
 
 export interface OpenLoopResult {
   rate: number;
+  /** Requests measured (after the warm-up). */
   sent: number;
+  /** Requests sent in all, warm-up included. */
+  total: number;
   ok: number;
   failed: number;
   p50Ms: number;
@@ -62,6 +65,8 @@ export interface MaxSpec {
 
 export interface MaxResult {
   requestsPerSecond: number;
+  /** Requests completed. */
+  requests: number;
   p50Ms: number;
   p99Ms: number;
   errors: number;
@@ -139,6 +144,7 @@ async function openLoop(spec: OpenLoopSpec): Promise<OpenLoopResult> {
   return {
     rate: spec.rate,
     sent: total - warm,
+    total,
     ok,
     failed,
     p50Ms: quantile(sorted, 0.5),
@@ -159,6 +165,7 @@ async function max(spec: MaxSpec): Promise<MaxResult> {
   });
   return {
     requestsPerSecond: result.requests.average,
+    requests: result.requests.total,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     errors: result.errors,

@@ -9,6 +9,8 @@
  * The load comes from a separate process (bench/serve-load.ts): an open-loop generator with evenly spaced arrivals
  * at 200, 500 and 1,000 req/s (latency from the scheduled send time), then autocannon -c 16 for maximum throughput.
  * The serving process is the real CLI (`mlpipe serve`) on a MinIO of its own, prediction log included.
+ * Each load also reports the CPU time the server process spent per request (user + system, from /proc on Linux):
+ * on a shared machine it varies far less than latency and throughput, which also measure the neighbours.
  * `-- --profile DIR` writes the serving process's CPU profile there.
  */
 import { execFile } from 'node:child_process';
@@ -41,6 +43,8 @@ const MAX_CONNECTIONS = 16;
 const MAX_DURATION_S = 5;
 /** Distinct request rows, sent round-robin. */
 const BODIES = 1000;
+/** USER_HZ: the unit of the CPU times in /proc/<pid>/stat (100 on Linux). */
+const CLOCK_TICKS = 100;
 
 const log = (line: string): void => void process.stderr.write(`[bench:serve] ${line}\n`);
 const ROOT = path.join(__dirname, '..');
@@ -58,6 +62,26 @@ function loadProcess<T>(mode: 'open' | 'max', spec: OpenLoopSpec | MaxSpec, dir:
         err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as T),
     ),
   );
+}
+
+/** CPU time (user + system) a process has used, in ms; undefined where /proc is not there. */
+function cpuMs(pid: number | undefined): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs a load and measures the server's CPU time per request it sent. */
+async function measured<T>(pid: number | undefined, run: () => Promise<T>, requests: (r: T) => number) {
+  const before = cpuMs(pid);
+  const r = await run();
+  const after = cpuMs(pid);
+  const cpuUs = before === undefined || after === undefined ? undefined : ((after - before) * 1000) / requests(r);
+  return { r, cpuUs };
 }
 
 /** Single-row request bodies from the table, as a client would send them (departure time as text). */
@@ -231,54 +255,64 @@ async function main() {
     const compute1 = await computeLimit(onnx, table, 1);
     const compute2 = await computeLimit(onnx, table, 2);
 
-    const open: { name: string; rate: number; r: OpenLoopResult }[] = [];
+    const targets = [
+      ['mlpipe serve', predictUrl, serving.pid],
+      ['bare node:http', bareUrl, bare.pid],
+    ] as const;
+    const open: { name: string; rate: number; r: OpenLoopResult; cpuUs?: number }[] = [];
     for (const rate of RATES) {
-      for (const [name, target] of [
-        ['mlpipe serve', predictUrl],
-        ['bare node:http', bareUrl],
-      ] as const) {
+      for (const [name, target, pid] of targets) {
         log(`${name} at ${rate} req/s (open loop, ${DURATION_S} s)`);
         const spec: OpenLoopSpec = { url: target, bodies, rate, durationS: DURATION_S, warmupS: WARMUP_S };
-        open.push({ name, rate, r: await loadProcess<OpenLoopResult>('open', spec, dir) });
+        const run = () => loadProcess<OpenLoopResult>('open', spec, dir);
+        open.push({ name, rate, ...(await measured(pid, run, (r) => r.total)) });
       }
     }
-    const max: Record<string, MaxResult> = {};
-    for (const [name, target] of [
-      ['mlpipe serve', predictUrl],
-      ['bare node:http', bareUrl],
-    ] as const) {
+    const max: Record<string, { r: MaxResult; cpuUs?: number }> = {};
+    for (const [name, target, pid] of targets) {
       log(`${name}: maximum throughput (autocannon -c ${MAX_CONNECTIONS}, ${MAX_DURATION_S} s)`);
       const spec: MaxSpec = { url: target, body: bodies[1], connections: MAX_CONNECTIONS, durationS: MAX_DURATION_S };
-      max[name] = await loadProcess<MaxResult>('max', spec, dir);
+      max[name] = await measured(
+        pid,
+        () => loadProcess<MaxResult>('max', spec, dir),
+        (r) => r.requests,
+      );
     }
 
     const f = (x: number, d = 2) => x.toFixed(d);
+    const us = (x: number | undefined) => (x === undefined ? '' : x.toFixed(0));
     const lines = [
       `Flights GBDT (100 trees, 31 leaves, ${ROWS} rows), single-row requests, loopback, ${os.cpus().length} cores ` +
         `(${os.cpus()[0]?.model.trim()}), load average ${os.loadavg()[0].toFixed(1)} at the end.`,
       '',
-      '| what | load | p50 ms | p99 ms | max ms | throughput req/s | failed |',
-      '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
-      `| compute: session.run in-process, 1 thread | sequential | ${f(compute1.p50Ms, 3)} | ${f(compute1.p99Ms, 3)} | | ${f(compute1.throughput, 0)} | |`,
-      `| compute: session.run in-process, 2 threads | sequential | ${f(compute2.p50Ms, 3)} | ${f(compute2.p99Ms, 3)} | | ${f(compute2.throughput, 0)} | |`,
+      '| what | load | p50 ms | p99 ms | max ms | throughput req/s | server CPU µs/req | failed |',
+      '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      `| compute: session.run in-process, 1 thread | sequential | ${f(compute1.p50Ms, 3)} | ${f(compute1.p99Ms, 3)} | | ${f(compute1.throughput, 0)} | | |`,
+      `| compute: session.run in-process, 2 threads | sequential | ${f(compute2.p50Ms, 3)} | ${f(compute2.p99Ms, 3)} | | ${f(compute2.throughput, 0)} | | |`,
       ...open.map(
-        ({ name, rate, r }) =>
-          `| ${name} | open loop ${rate} req/s | ${f(r.p50Ms)} | ${f(r.p99Ms)} | ${f(r.maxMs)} | ${f(r.throughput, 0)} | ${r.failed} |`,
+        ({ name, rate, r, cpuUs }) =>
+          `| ${name} | open loop ${rate} req/s | ${f(r.p50Ms)} | ${f(r.p99Ms)} | ${f(r.maxMs)} | ${f(r.throughput, 0)} | ${us(cpuUs)} | ${r.failed} |`,
       ),
       ...Object.entries(max).map(
-        ([name, r]) =>
-          `| ${name} | autocannon -c ${MAX_CONNECTIONS} | ${f(r.p50Ms)} | ${f(r.p99Ms)} | | ${f(r.requestsPerSecond, 0)} | ${r.errors + r.non2xx} |`,
+        ([name, { r, cpuUs }]) =>
+          `| ${name} | autocannon -c ${MAX_CONNECTIONS} | ${f(r.p50Ms)} | ${f(r.p99Ms)} | | ${f(r.requestsPerSecond, 0)} | ${us(cpuUs)} | ${r.errors + r.non2xx} |`,
       ),
     ];
     const ours500 = open.find((o) => o.rate === 500 && o.name === 'mlpipe serve')!.r;
     const bare500 = open.find((o) => o.rate === 500 && o.name === 'bare node:http')!.r;
-    const ratio = max['mlpipe serve'].requestsPerSecond / max['bare node:http'].requestsPerSecond;
+    const ratio = max['mlpipe serve'].r.requestsPerSecond / max['bare node:http'].r.requestsPerSecond;
     const mark = (ok: boolean) => (ok ? 'met' : 'NOT met');
     lines.push(
       '',
       `- p99 at 500 req/s: ${f(ours500.p99Ms)} ms (goal ≤ 5 ms: ${mark(ours500.p99Ms <= 5)})`,
       `- p99 vs the bare server at 500 req/s: ${f(ours500.p99Ms / bare500.p99Ms)}x (goal ≤ 1.5x: ${mark(ours500.p99Ms <= 1.5 * bare500.p99Ms)})`,
       `- maximum throughput: ${f(ratio * 100, 0)}% of the bare server's (goal ≥ 60%: ${mark(ratio >= 0.6)})`,
+      ...(max['mlpipe serve'].cpuUs && max['bare node:http'].cpuUs
+        ? [
+            `- server CPU per request at maximum throughput: ${us(max['mlpipe serve'].cpuUs)} µs vs ${us(max['bare node:http'].cpuUs)} µs bare ` +
+              `(${f(max['mlpipe serve'].cpuUs / max['bare node:http'].cpuUs)}x)`,
+          ]
+        : []),
       `- bench took ${f((performance.now() - started) / 1000, 0)} s`,
     );
     process.stdout.write(`${lines.join('\n')}\n`);

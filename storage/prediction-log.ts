@@ -133,6 +133,7 @@ export class LogWriter<K extends LogKind> {
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  private flushQueued = false;
   /** Records dropped because the buffer was full. */
   dropped = 0;
   /** Records written to the store. */
@@ -159,7 +160,14 @@ export class LogWriter<K extends LogKind> {
     if (!buffer) this.buffers.set(record.model, (buffer = []));
     buffer.push(record);
     this.buffered++;
-    if (buffer.length >= (this.opts.batchRecords ?? 5000)) void this.flush();
+    // Flush on a later turn: serialising a batch inside the request that filled it would delay the next ones.
+    if (buffer.length >= (this.opts.batchRecords ?? 5000) && !this.flushing && !this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => {
+        this.flushQueued = false;
+        void this.flush();
+      });
+    }
   }
 
   /** Number of records waiting in memory. */

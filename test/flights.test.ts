@@ -70,7 +70,10 @@ describe('flights-delay on real data', () => {
       'destination',
       'hour',
       'dayOfWeek',
+      'month',
     ]);
+    // `deploy: false`: trained, judged and registered, not deployed.
+    expect(status.steps.deploy.state).toBe('skipped');
     // What was judged is byte for byte what is registered.
     const bytes = await registry.loadModelBytes(MODEL, version);
     expect(bytes.length).toBeGreaterThan(1000);

@@ -335,8 +335,11 @@ describe('serving on the shared stack', () => {
     const mine = logged.filter((r) => r.id.startsWith(`log-${name}`) || r.id === `one-${name}`);
     expect(mine.map((r) => r.id).sort()).toEqual([`log-${name}:0`, `log-${name}:1`, `log-${name}:2`, `one-${name}`]);
     for (const r of mine) expect(r).toMatchObject({ model: name, version: v1, role: 'production' });
-    // Features as the model saw them: derived hour and weekday, raw date gone.
-    expect(Object.keys(mine[0].features).sort()).toEqual([...FEATURES].sort());
+    // Features as the model saw them (derived hour and weekday), plus the raw date they came from, as epoch ms:
+    // monitoring reads each prediction's event time from it.
+    expect(Object.keys(mine[0].features).sort()).toEqual([...FEATURES, 'date'].sort());
+    const sent = mine.find((r) => r.id === `log-${name}:0`)!;
+    expect(sent.features.date).toBe(Date.parse(`${rows[0].date as string}Z`));
     const { records: labels } = await readLog(store, 'feedback', name, from, Date.now() + 1);
     expect(labels.map((l) => [l.id, l.label])).toEqual([
       [`log-${name}:1`, 1],
