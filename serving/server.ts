@@ -153,14 +153,7 @@ export function createServingHandler(opts: ServingHandlerOptions): (req: Incomin
     let role: Role = 'production';
     let status = 200;
     try {
-      checkContentType(req);
-      const text = await readBody(req, opts.maxBodyBytes);
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch (err) {
-        throw new RequestError(400, 'invalid_json', `body is not valid JSON: ${(err as Error).message}`);
-      }
+      const body = await readJson(req, opts.maxBodyBytes);
       if (version !== undefined) {
         lv = pinned(model, version);
         role = lv === model.production ? 'production' : 'canary';
@@ -269,14 +262,7 @@ export function createServingHandler(opts: ServingHandlerOptions): (req: Incomin
   };
 
   const feedback = async (req: IncomingMessage, res: ServerResponse, id: string, model: ServedModel) => {
-    checkContentType(req);
-    const text = await readBody(req, opts.maxBodyBytes);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch (err) {
-      throw new RequestError(400, 'invalid_json', `body is not valid JSON: ${(err as Error).message}`);
-    }
+    const body = await readJson(req, opts.maxBodyBytes);
     const labels = parseFeedback(body, opts.maxRows);
     const ts = Date.now();
     for (const l of labels) opts.feedback.append({ id: l.id, ts, model: model.name, label: l.label });
@@ -482,4 +468,15 @@ function v2Answer(lv: LoadedVersion, scores: Scores, n: number, id: string) {
           },
         ];
   return { model_name: lv.model, model_version: String(lv.version), id, outputs };
+}
+
+/** The request's JSON body: content type checked, size bounded while streaming, 400 when it does not parse. */
+async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  checkContentType(req);
+  const text = await readBody(req, maxBytes);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new RequestError(400, 'invalid_json', `body is not valid JSON: ${(err as Error).message}`);
+  }
 }
