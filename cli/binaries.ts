@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { projectRoot } from '../config/project-root';
 
 export interface Binaries {
   devserver?: string;
@@ -11,7 +12,7 @@ export class BinaryBuildFailed extends Error {
   override readonly name = 'BinaryBuildFailed';
 }
 
-const SCRIPT = path.join(__dirname, '..', 'scripts', 'ensure-binaries.sh');
+const SCRIPT = path.join(projectRoot(), 'scripts', 'ensure-binaries.sh');
 
 /**
  * Builds (once, cached outside git) the Go binaries the embedded stack needs and returns their paths.

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { projectRoot } from '../config/project-root';
 import { z } from 'zod';
 import { PipelineSchema } from './schema';
 
 /** Where the generated schema is kept for editors (`# yaml-language-server: $schema=../pipeline.schema.json`). */
-export const PIPELINE_JSON_SCHEMA_FILE = path.join(__dirname, 'pipeline.schema.json');
+export const PIPELINE_JSON_SCHEMA_FILE = path.join(projectRoot(), 'definitions', 'pipeline.schema.json');
 
 /**
  * The JSON Schema of pipeline definitions, generated from the zod schema (the authored form: `needs` may be one

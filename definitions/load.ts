@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { projectRoot } from '../config/project-root';
 import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { DefinitionIssue, DefinitionPath, DuplicateKey, SourceMap, SourcePosition } from './issues';
 import { PIPELINE_NAME_PATTERN, type Pipeline } from './schema';
@@ -213,10 +214,9 @@ export async function loadDefinitionFile(file: string, options: LoadOptions = {}
   return loadDefinitionText(text, { ...options, file, format: ext === '.json' ? 'json' : 'yaml' });
 }
 
-/** The folder of the pipelines that ship with mlpipe (from the sources or from dist/). */
+/** The folder of the pipelines that ship with mlpipe (the YAML stays in the sources; dist/ holds only code). */
 function shippedPipelinesDir(): string {
-  const candidates = [path.join(__dirname, 'pipelines'), path.join(__dirname, '..', '..', 'definitions', 'pipelines')];
-  return candidates.find((d) => fs.existsSync(d)) ?? candidates[0];
+  return path.join(projectRoot(), 'definitions', 'pipelines');
 }
 
 /** Where pipelines are looked for by name: `./pipelines` of the working directory, then the shipped ones. */
