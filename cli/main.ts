@@ -135,8 +135,9 @@ Examples:
     .command('cancel')
     .description('cancel a run; completed steps are rolled back in reverse order')
     .argument('<run-id>')
-    .action(async (runId: string) => {
-      process.exitCode = await cancelCommand(runId);
+    .option('--json', 'machine-readable output', false)
+    .action(async (runId: string, o: { json: boolean }) => {
+      process.exitCode = await cancelCommand(runId, o);
     });
 
   for (const decision of ['approve', 'reject'] as const) {
@@ -147,6 +148,7 @@ Examples:
       .argument('<step>', 'id of the approval step')
       .option('-m, --comment <text>', 'why')
       .option('--by <name>', 'who decides (default: $USER)')
+      .option('--json', 'machine-readable output', false)
       .addHelpText('after', `\nExample:\n  $ mlpipe ${decision} flights-delay-20261127-ab12cd gate -m "looks good"`)
       .action(async (runId: string, step: string, o) => {
         process.exitCode = await decideCommand(decision, runId, step, o);

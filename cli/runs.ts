@@ -147,10 +147,11 @@ export async function statusCommand(runId: string, opts: { json: boolean }): Pro
   }
 }
 
-export async function cancelCommand(runId: string): Promise<number> {
+export async function cancelCommand(runId: string, opts: { json?: boolean } = {}): Promise<number> {
   const mlpipe = await MlpipeClient.connect();
   try {
     await mlpipe.run(runId).cancel();
+    if (opts.json) process.stdout.write(`${JSON.stringify({ runId, cancelRequested: true })}\n`);
     say(`cancel requested for ${runId}; completed steps will be rolled back`);
     return EXIT.ok;
   } finally {
@@ -162,7 +163,7 @@ export async function decideCommand(
   decision: 'approve' | 'reject',
   runId: string,
   step: string,
-  opts: { comment?: string; by?: string },
+  opts: { comment?: string; by?: string; json?: boolean },
 ): Promise<number> {
   const mlpipe = await MlpipeClient.connect();
   try {
@@ -170,6 +171,7 @@ export async function decideCommand(
     const by = opts.by ?? process.env.USER ?? 'cli';
     if (decision === 'approve') await run.approve(step, { by, comment: opts.comment });
     else await run.reject(step, { by, comment: opts.comment });
+    if (opts.json) process.stdout.write(`${JSON.stringify({ runId, step, decision, by })}\n`);
     say(`${decision === 'approve' ? 'approved' : 'rejected'} step ${step} of ${runId}`);
     return EXIT.ok;
   } finally {

@@ -347,6 +347,10 @@ class Deployment {
       if (err instanceof CheckFailed || this.ctx.signal.aborted) {
         const back = await this.endTrial(candidatePrevious, version);
         if (err instanceof CheckFailed) throw failure(err.type, `${err.message}; ${back}`, err.details);
+      } else {
+        // Anything else (the store or an instance unreachable) is retried, and a retry starts the trial again; if no
+        // retry comes, no trial must stay on: take the candidate's traffic away now, as far as the store allows.
+        await setTraffic(this.ctx, name, 'none', null, 0).catch(() => {});
       }
       throw err;
     }
