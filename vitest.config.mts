@@ -15,6 +15,7 @@ export default defineConfig({
             'cli/**/*.test.ts',
             'workflows/**/*.test.ts',
             'activities/**/*.test.ts',
+            'workers/**/*.test.ts',
             'schedules/**/*.test.ts',
             'test/static/**/*.test.ts',
           ],

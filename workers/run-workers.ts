@@ -8,13 +8,15 @@ import { createS3Client } from '../storage/s3-client';
 import { createModelRegistry } from '../storage/registry';
 import { DEFAULT_S3_ENDPOINT } from '../config/env';
 import { codeVersion } from './version';
+import { formatLogEntry } from './log-line';
 
 let runtimeInstalled = false;
 
 /** Installs the Temporal runtime once per process; signals are handled by our entry points, not the SDK. */
 export function installRuntime(level: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' = 'WARN'): void {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger(level), shutdownSignals: [] });
+  const logger = new DefaultLogger(level, (entry) => void process.stderr.write(formatLogEntry(entry)));
+  Runtime.install({ logger, shutdownSignals: [] });
   runtimeInstalled = true;
 }
 
