@@ -12,6 +12,9 @@ import { startApiServer } from '../api/server';
 import { startApiService } from '../cli/api';
 import { listRuns, registerRunsListCommand, runsQuery, type RunSummary } from '../cli/runs-list';
 import { uniqueId } from './helpers';
+import { waitFor } from './wait';
+
+const until = <T>(what: string, probe: () => Promise<T | undefined>) => waitFor(what, probe, { retryErrors: true });
 
 const ALL = 'token-all-pipelines-0001';
 const HELLO_ONLY = 'token-hello-only-000001';
@@ -31,16 +34,6 @@ name: api-other
 steps:
   say: { uses: echo, with: { text: hi } }
 `;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('HTTP API against the real Temporal', () => {
   const stack = inject('stack');

@@ -19,6 +19,7 @@ import {
 import type { PipelineResult } from '../workflows/types';
 import { testClient, testS3, uniqueId } from './helpers';
 import { createMonitorFixtures, trainFlightsModel, WEST_COAST, type MonitorFixtures } from './monitor-fixtures';
+import { waitFor } from './wait';
 
 // The monitor on the real stack: a real flights-delay model (trained once by the shipped pipeline), real flights rows
 // scored by that ONNX file with onnxruntime, written to MinIO by the serving LogWriter, read back by the monitor
@@ -85,16 +86,6 @@ async function startMonitor(config: MonitorConfigInput, version: number, previou
     signal: deployedSignal,
     signalArgs: [{ version, previousVersion: previousVersion ?? null, runId: 'test-deploy' }],
   });
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 const status = (handle: WorkflowHandle) => handle.query(monitorStatusQuery) as Promise<MonitorStatus>;

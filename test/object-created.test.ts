@@ -24,6 +24,10 @@ import {
 } from '../triggers/minio-notifications';
 import { decodeEventKey, objectRunId, triggerMatches } from '../triggers/object-created';
 import { uniqueId } from './helpers';
+import { waitFor } from './wait';
+
+const until = <T>(what: string, probe: () => Promise<T | undefined> | T | undefined) =>
+  waitFor(what, probe, { intervalMs: 200, retryErrors: true });
 
 const HOOK_TOKEN = 'hook-token-for-the-test-0001';
 const BUCKET = 'incoming';
@@ -55,18 +59,6 @@ steps:
 interface Delivery {
   keys: string[];
   response: HookResponse;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve()
-      .then(probe)
-      .catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('on.objectCreated: MinIO bucket notifications start pipelines', () => {

@@ -30,6 +30,11 @@ import {
 import type { Queues } from '../workflows/types';
 import { createMonitorFixtures, trainFlightsModel, WEST_COAST } from './monitor-fixtures';
 import { shapes } from './fixtures/shapes';
+import { waitFor as waitForProbe } from './wait';
+
+/** Recording runs whole workflows: waits are longer than in tests. */
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined | false>) =>
+  waitForProbe(what, probe, { timeoutMs: 120_000, intervalMs: 200 });
 
 type History = temporal.api.history.v1.IHistory;
 
@@ -110,16 +115,6 @@ const recordPipeline =
     });
     return handle.fetchHistory();
   };
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /**
  * The first run of a monitor, on real data: a flights-delay model trained by the shipped pipeline, and West Coast June

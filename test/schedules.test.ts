@@ -13,6 +13,11 @@ import { syncSchedules, type SyncResult } from '../schedules/sync';
 import { listSchedules } from '../schedules/list';
 import type { PipelineResult, RunStatus } from '../workflows/types';
 import { testClient, uniqueId } from './helpers';
+import { waitFor as waitForProbe } from './wait';
+
+/** This file's argument order: the probe first. */
+const waitFor = <T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 30_000) =>
+  waitForProbe(what, check, { timeoutMs });
 
 let client: Client;
 let connection: Connection;
@@ -56,16 +61,6 @@ const actions = (r: SyncResult) => r.changes.map((c) => `${c.action} ${c.schedul
 
 async function describeSchedule(id: string): Promise<ScheduleDescription> {
   return client.schedule.getHandle(id).describe();
-}
-
-async function waitFor<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe('an interval schedule', () => {

@@ -18,6 +18,13 @@ import { createModelRegistry, type ModelRegistry } from '../storage/registry';
 import { createS3Client } from '../storage/s3-client';
 import { liveInstances, writeTraffic } from '../storage/serving-state';
 import { testS3, uniqueId } from './helpers';
+import { waitFor } from './wait';
+
+const until = <T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+) => waitFor(what, probe, { timeoutMs, intervalMs: 50 });
 
 // Real flights (vega-datasets flights-20k), a real GBDT exported to ONNX, registered in the real registry on the
 // shared stack's MinIO, served by real onnxruntime sessions over real HTTP.
@@ -99,16 +106,6 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: res.status, body: await res.json(), headers: res.headers };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Keeps log lines for assertions instead of printing them. */
