@@ -24,36 +24,26 @@ registerStepType('ingest', {
   defaultQueue: 'cpu',
 });
 
+/** What both trainers take; train.gbdt adds its checkpoint interval. */
+const trainWith = z.object({
+  train: ref,
+  valid: ref.optional(),
+  label: z.string(),
+  features: z.array(z.string()).optional(),
+  derive: z.unknown().optional(),
+  name: z.string().optional(),
+  params: z.record(z.string(), z.unknown()),
+});
+
 registerStepType('train.gbdt', {
   description: 'Trains gradient-boosted trees and exports one ONNX file with its model card',
-  withSchema: z
-    .object({
-      train: ref,
-      valid: ref.optional(),
-      label: z.string(),
-      features: z.array(z.string()).optional(),
-      derive: z.unknown().optional(),
-      name: z.string().optional(),
-      params: z.record(z.string(), z.unknown()),
-      checkpointEvery: z.number().int().positive().optional(),
-    })
-    .strict(),
+  withSchema: trainWith.extend({ checkpointEvery: z.number().int().positive().optional() }).strict(),
   defaultQueue: 'gpu',
 });
 
 registerStepType('train.linear', {
   description: 'Trains a logistic / softmax / least-squares model with L2 and exports one ONNX file with its card',
-  withSchema: z
-    .object({
-      train: ref,
-      valid: ref.optional(),
-      label: z.string(),
-      features: z.array(z.string()).optional(),
-      derive: z.unknown().optional(),
-      name: z.string().optional(),
-      params: z.record(z.string(), z.unknown()),
-    })
-    .strict(),
+  withSchema: trainWith.strict(),
   defaultQueue: 'cpu',
 });
 

@@ -349,6 +349,13 @@ export function driftTable(
 ): DriftRow[] {
   const rows: DriftRow[] = [];
   const round = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(6)) : v);
+  const psiRow = (feature: string, psi: number): DriftRow => ({
+    feature,
+    statistic: 'psi',
+    value: round(psi),
+    threshold: thresholds.psi,
+    drifted: psi > thresholds.psi,
+  });
   for (const [feature, values] of Object.entries(live)) {
     const column = profile.columns.find((c) => c.name === feature);
     if (column?.numeric) {
@@ -356,13 +363,7 @@ export function driftTable(
         typeof v === 'number' ? v : v === null || v === undefined || v === '' ? NaN : Number(v),
       );
       const d = numericDrift(column.numeric, numbers);
-      rows.push({
-        feature,
-        statistic: 'psi',
-        value: round(d.psi),
-        threshold: thresholds.psi,
-        drifted: d.psi > thresholds.psi,
-      });
+      rows.push(psiRow(feature, d.psi));
       if (d.ks) {
         rows.push({
           feature,
@@ -375,13 +376,7 @@ export function driftTable(
       }
     } else if (column?.categorical) {
       const d = categoricalDrift(column.categorical, Array.from(values as ArrayLike<string | number | null>));
-      rows.push({
-        feature,
-        statistic: 'psi',
-        value: round(d.psi),
-        threshold: thresholds.psi,
-        drifted: d.psi > thresholds.psi,
-      });
+      rows.push(psiRow(feature, d.psi));
       rows.push({
         feature,
         statistic: 'chi2',

@@ -13,7 +13,7 @@ import {
 } from '../../ml';
 import { codeVersion } from '../../workers/version';
 import { readDatasetTable } from '../data/dataset-ref';
-import { formatWithIssues, stepInputInvalid } from './step-input';
+import { parseStepInput, stepInputInvalid } from './step-input';
 import type { StepContext, StepHandler } from './types';
 
 const DatasetRefSchema = z.object({ uri: z.string(), sha256: z.string().regex(/^[a-f0-9]{64}$/) }).loose();
@@ -62,14 +62,8 @@ interface Resume {
  * checkpoint instead of starting over.
  */
 export const trainGbdtStep: StepHandler = async (raw, ctx) => {
-  const input = parseInput(raw, ctx);
-  const params = GbdtParamsSchema.safeParse(input.params);
-  if (!params.success) {
-    throw stepInputInvalid(
-      ctx,
-      `with.params: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  }
+  const input = parseStepInput(TrainGbdtInputSchema, raw, ctx);
+  const params = parseParams(GbdtParamsSchema, input.params, ctx);
   const train = await readDatasetTable(ctx.store, input.train);
   const valid = input.valid ? await readDatasetTable(ctx.store, input.valid) : undefined;
   ctx.heartbeat({ phase: 'loaded', rows: train.numRows });
@@ -88,7 +82,7 @@ export const trainGbdtStep: StepHandler = async (raw, ctx) => {
   let model: GbdtModel;
   try {
     model = await trainGbdt(train, {
-      ...params.data,
+      ...params,
       label: input.label,
       features: input.features,
       valid,
@@ -111,21 +105,15 @@ export const trainGbdtStep: StepHandler = async (raw, ctx) => {
   const card: ModelCard = {
     name: input.name,
     kind: 'gbdt',
-    objective: params.data.objective,
+    objective: params.objective,
     label: input.label,
     classes: model.classes ? [...model.classes] : null,
     features: model.features.map((f) => ({ ...f })),
     derive: input.derive ?? {},
-    params: params.data as Record<string, unknown>,
+    params: params as Record<string, unknown>,
     metrics: { ...last, iterations: model.numIterations },
     importance: featureImportance(model, 'gain'),
-    lineage: {
-      train: input.train.sha256,
-      valid: input.valid?.sha256,
-      runId: ctx.task.runId,
-      stepId: ctx.task.stepId,
-      codeVersion,
-    },
+    lineage: lineageOf(input, ctx),
   };
   const onnx = Buffer.from(exportGbdtToOnnx(model, { modelCard: card, producerVersion: codeVersion }));
   return { ...(await saveModel(ctx, onnx, card)), resumedFrom: resume?.iteration ?? null };
@@ -135,30 +123,20 @@ export const TrainLinearInputSchema = TrainGbdtInputSchema.omit({ checkpointEver
 
 /** `train.linear`: logistic / softmax / least squares with L2 and standardisation, exported like `train.gbdt`. */
 export const trainLinearStep: StepHandler = async (raw, ctx) => {
-  const parsed = TrainLinearInputSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw stepInputInvalid(ctx, formatWithIssues(parsed.error.issues));
-  }
-  const input = parsed.data;
-  const params = LinearParamsSchema.safeParse(input.params);
-  if (!params.success) {
-    throw stepInputInvalid(
-      ctx,
-      `with.params: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  }
+  const input = parseStepInput(TrainLinearInputSchema, raw, ctx);
+  const params = parseParams(LinearParamsSchema, input.params, ctx);
   const train = await readDatasetTable(ctx.store, input.train);
   ctx.heartbeat({ phase: 'loaded', rows: train.numRows });
   let model;
   try {
-    model = trainLinear(train, { ...params.data, label: input.label, features: input.features });
+    model = trainLinear(train, { ...params, label: input.label, features: input.features });
   } catch (err) {
     throw stepInputInvalid(ctx, (err as Error).message);
   }
   const card: ModelCard = {
     name: input.name,
     kind: 'linear',
-    objective: params.data.objective,
+    objective: params.objective,
     label: input.label,
     classes: model.classes ? [...model.classes] : null,
     features: model.features.map((f) =>
@@ -167,16 +145,10 @@ export const trainLinearStep: StepHandler = async (raw, ctx) => {
         : { name: f.name, kind: f.kind },
     ),
     derive: input.derive ?? {},
-    params: params.data as Record<string, unknown>,
+    params: params as Record<string, unknown>,
     metrics: { iterations: model.iterations },
     importance: [],
-    lineage: {
-      train: input.train.sha256,
-      valid: input.valid?.sha256,
-      runId: ctx.task.runId,
-      stepId: ctx.task.stepId,
-      codeVersion,
-    },
+    lineage: lineageOf(input, ctx),
   };
   const onnx = Buffer.from(exportLinearToOnnx(model, { modelCard: card, producerVersion: codeVersion }));
   return { ...(await saveModel(ctx, onnx, card)), converged: model.converged };
@@ -199,12 +171,25 @@ async function saveModel(ctx: StepContext, onnx: Buffer, card: ModelCard) {
   };
 }
 
-function parseInput(raw: unknown, ctx: StepContext) {
-  const parsed = TrainGbdtInputSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw stepInputInvalid(ctx, formatWithIssues(parsed.error.issues));
-  }
-  return parsed.data;
+/** The trainer's `with.params`, every bad one named. */
+function parseParams<S extends z.ZodType>(schema: S, raw: unknown, ctx: StepContext): z.output<S> {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  throw stepInputInvalid(
+    ctx,
+    `with.params: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+  );
+}
+
+/** Where a model came from: its data, the run and step that trained it, the code. */
+function lineageOf(input: { train: { sha256: string }; valid?: { sha256: string } }, ctx: StepContext) {
+  return {
+    train: input.train.sha256,
+    valid: input.valid?.sha256,
+    runId: ctx.task.runId,
+    stepId: ctx.task.stepId,
+    codeVersion,
+  };
 }
 
 function resumeFrom(details: unknown): Resume | undefined {
