@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Client, Connection, WorkflowHandle } from '@temporalio/client';
 import { ManagedProcess } from '../cli/processes';
 import { createModelRegistry, type ModelRegistry } from '../storage/registry';
-import { createS3Client } from '../storage/s3-client';
 import type { PipelineResult, RunStatus } from '../workflows/types';
-import { testClient, uniqueId } from './helpers';
+import { testClient, testS3, uniqueId } from './helpers';
 
 // The shipped pipeline on the real flights data, through the real worker, Temporal and MinIO.
 const quick = { from: '2001-01-01', to: '2001-01-11', validFrom: '2001-01-09', numTrees: 25 };
@@ -18,14 +17,8 @@ let connection: Connection;
 let registry: ModelRegistry;
 beforeAll(async () => {
   ({ client, connection } = await testClient());
-  const s = inject('stack');
-  const s3 = createS3Client({
-    endpoint: s.s3Endpoint,
-    accessKey: s.s3AccessKey,
-    secretKey: s.s3SecretKey,
-    region: 'us-east-1',
-  });
-  registry = createModelRegistry({ client: s3, bucket: s.bucket });
+  const { client: s3, bucket } = testS3();
+  registry = createModelRegistry({ client: s3, bucket });
 });
 afterAll(async () => connection?.close());
 

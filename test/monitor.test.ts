@@ -5,7 +5,6 @@ import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/w
 import { createRng } from '../ml/random';
 import type { Table } from '../ml/table';
 import { createModelRegistry, type ModelRegistry } from '../storage/registry';
-import { createS3Client } from '../storage/s3-client';
 import { createWorkers } from '../workers/create-workers';
 import { codeVersion } from '../workers/version';
 import {
@@ -102,16 +101,10 @@ async function checkNow(handle: WorkflowHandle): Promise<MonitorStatus> {
 
 beforeAll(async () => {
   ({ client, connection } = await testClient());
-  const s = inject('stack');
-  const s3 = createS3Client({
-    endpoint: s.s3Endpoint,
-    accessKey: s.s3AccessKey,
-    secretKey: s.s3SecretKey,
-    region: 'us-east-1',
-  });
-  registry = createModelRegistry({ client: s3, bucket: s.bucket });
-  store = testS3().store;
-  nativeConnection = await NativeConnection.connect({ address: s.temporalAddress });
+  const s3 = testS3();
+  registry = createModelRegistry({ client: s3.client, bucket: s3.bucket });
+  store = s3.store;
+  nativeConnection = await NativeConnection.connect({ address: inject('stack').temporalAddress });
   const [trained, bundle] = await Promise.all([
     trainFlightsModel(client, registry, { taskQueue: 'mlpipe', workflowId: uniqueId('monitor-train') }),
     bundleWorkflowCode({ workflowsPath: path.join(__dirname, '..', 'workflows', 'index.ts') }),
