@@ -4,7 +4,6 @@
  * of them see identical rows.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import {
   DataType,
   Dictionary,
@@ -26,10 +25,8 @@ import { categoricalColumn, numericColumn, MISSING_CODE, tableFromColumns, takeR
 export const LABEL = 'delayed';
 export const FEATURES = ['distance', 'origin', 'destination', 'hour', 'dayOfWeek', 'month'] as const;
 
-/** The parquet file (the package's "exports" hide data/, so it is found next to the entry point). */
-export function flightsParquetPath(): string {
-  return join(dirname(require.resolve('vega-datasets')), '..', 'data', 'flights-3m.parquet');
-}
+/** The parquet file, found as the demo's replayer finds it. */
+export { flightsParquetFile as flightsParquetPath } from '../cli/replay';
 
 export interface IngestResult {
   /** Rows ordered by departure time: time, the features, and delayed (1 iff delay > 15 min). */

@@ -124,9 +124,10 @@ export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig
     }
 
     const s3Client = createS3Client({ ...config.s3, endpoint: s3 });
+    const registry = createModelRegistry({ client: s3Client, bucket: config.s3.bucket, endpoint: s3 });
     serving = await startServing({
       store: new S3ArtifactStore(s3Client, config.s3.bucket, s3),
-      registry: createModelRegistry({ client: s3Client, bucket: config.s3.bucket, endpoint: s3 }),
+      registry,
       port: opts.servePort,
       host: '127.0.0.1',
     });
@@ -152,7 +153,7 @@ export async function runDev(opts: DevOptions, config: MlpipeConfig = loadConfig
       demoClient = await MlpipeClient.connect({ address, config });
       void runDemo({
         mlpipe: demoClient,
-        registry: createModelRegistry({ client: s3Client, bucket: config.s3.bucket, endpoint: s3 }),
+        registry,
         servingUrl: serving.url,
         uiUrl,
         signal: demoAbort.signal,
